@@ -1,0 +1,43 @@
+# vendor-access: the commands a newcomer needs. `make help` lists them.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+TOOLS := $(VENV)/.installed-$(shell sha1sum tools/requirements.txt | cut -c1-12)
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help tools build test lint unit demo clean
+
+help:
+	@echo "make demo   - run the function end to end against a local AWS stand-in (moto)"
+	@echo "make test   - format check, clippy, every test, cfn-lint on the templates"
+	@echo "make build  - debug build of the Lambda binary"
+	@echo "make tools  - create .venv with the pinned Python tools (moto, cargo-lambda, cfn-lint)"
+
+# The Python tools live in a project-local virtualenv, pinned by tools/requirements.txt.
+$(TOOLS): tools/requirements.txt
+	rm -rf $(VENV)
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
+	touch $@
+
+tools: $(TOOLS)
+
+build:
+	cargo build --bin vendor-access
+
+lint: $(TOOLS)
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings
+	$(VENV)/bin/cfn-lint template.yaml examples/*.yaml
+
+unit: $(TOOLS)
+	cargo test --all-targets
+
+test: lint unit
+
+demo: $(TOOLS) build
+	$(PY) tools/demo.py
+
+clean:
+	cargo clean
+	rm -rf $(VENV)

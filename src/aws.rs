@@ -1,0 +1,32 @@
+//! The AWS clients, built once per process and shared by every resource type.
+
+use aws_config::SdkConfig;
+
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub iam: aws_sdk_iam::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub kms: aws_sdk_kms::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+}
+
+impl Clients {
+    /// Clients for `config`. When an endpoint is set (`AWS_ENDPOINT_URL`, a local stand-in
+    /// of AWS), S3 uses path-style addressing, since such stand-ins have no per-bucket DNS.
+    pub fn new(config: &SdkConfig) -> Self {
+        let s3 = aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(config.endpoint_url().is_some())
+            .build();
+        Clients {
+            iam: aws_sdk_iam::Client::new(config),
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            kms: aws_sdk_kms::Client::new(config),
+            secrets: aws_sdk_secretsmanager::Client::new(config),
+        }
+    }
+
+    /// Clients configured from the environment, as in Lambda.
+    pub async fn from_env() -> Self {
+        Self::new(&aws_config::load_from_env().await)
+    }
+}

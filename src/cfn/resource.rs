@@ -1,0 +1,144 @@
+//! What a resource type is to the protocol: a value that answers create, update, delete.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::time::Instant;
+
+use super::request::{Action, OwnerId, Request};
+use super::response::Outcome;
+use crate::properties::{FromProperties, InvalidProperties};
+
+/// One request being served, with the time by which the work must be done.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub request: Request,
+    /// Work still running at this instant is abandoned and answered "timed out".
+    pub work_deadline: Instant,
+}
+
+impl Invocation {
+    pub fn owner(&self) -> OwnerId {
+        self.request.owner()
+    }
+
+    pub fn time_left(&self) -> std::time::Duration {
+        self.work_deadline.saturating_duration_since(Instant::now())
+    }
+}
+
+/// Why a request failed; its text becomes the response's `Reason`.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error(transparent)]
+    Invalid(#[from] InvalidProperties),
+    #[error(transparent)]
+    Resource(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl Failure {
+    pub fn resource(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Failure::Resource(Box::new(error))
+    }
+}
+
+/// A resource type with typed properties. Properties are read and validated before any of
+/// these methods runs, so none of them sees invalid input.
+pub trait Resource: Send + Sync + 'static {
+    /// The `ResourceType` this answers, e.g. `Custom::BucketCors`.
+    const TYPE: &'static str;
+    type Properties: FromProperties + Send + Sync;
+
+    /// Whether this type could have produced `physical_id`. A Delete of any other id (one
+    /// CloudFormation invented when it cancelled a Create) is answered with no AWS call.
+    fn recognizes(&self, physical_id: &str) -> bool;
+
+    fn create(
+        &self,
+        invocation: &Invocation,
+        properties: Self::Properties,
+    ) -> impl Future<Output = Result<Outcome, Failure>> + Send;
+
+    /// A different physical id in the outcome means replacement: CloudFormation then
+    /// deletes the old one. `old` is `None` when the old properties no longer read.
+    fn update(
+        &self,
+        invocation: &Invocation,
+        physical_id: &str,
+        properties: Self::Properties,
+        old: Option<Self::Properties>,
+    ) -> impl Future<Output = Result<Outcome, Failure>> + Send;
+
+    /// `properties` is `None` when they no longer read; delete what can still be found.
+    fn delete(
+        &self,
+        invocation: &Invocation,
+        physical_id: &str,
+        properties: Option<Self::Properties>,
+    ) -> impl Future<Output = Result<(), Failure>> + Send;
+}
+
+/// The object-safe face of a [`Resource`], as the dispatcher sees it.
+#[async_trait]
+pub trait ResourceType: Send + Sync {
+    fn type_name(&self) -> &'static str;
+    fn recognizes(&self, physical_id: &str) -> bool;
+    async fn handle(&self, invocation: &Invocation) -> Result<Outcome, Failure>;
+}
+
+#[async_trait]
+impl<R: Resource> ResourceType for R {
+    fn type_name(&self) -> &'static str {
+        R::TYPE
+    }
+
+    fn recognizes(&self, physical_id: &str) -> bool {
+        Resource::recognizes(self, physical_id)
+    }
+
+    async fn handle(&self, invocation: &Invocation) -> Result<Outcome, Failure> {
+        let request = &invocation.request;
+        let read = || R::Properties::from_properties(&request.properties);
+        match &request.action {
+            Action::Create => self.create(invocation, read()?).await,
+            Action::Update {
+                physical_id,
+                old_properties,
+            } => {
+                let properties = read()?;
+                let old = R::Properties::from_properties(old_properties).ok();
+                self.update(invocation, physical_id, properties, old).await
+            }
+            Action::Delete { physical_id } => {
+                self.delete(invocation, physical_id, read().ok()).await?;
+                Ok(Outcome::new(physical_id.clone()))
+            }
+        }
+    }
+}
+
+/// The resource types this function serves.
+#[derive(Default, Clone)]
+pub struct Registry {
+    types: Vec<Arc<dyn ResourceType>>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with(mut self, resource_type: impl ResourceType + 'static) -> Self {
+        self.types.push(Arc::new(resource_type));
+        self
+    }
+
+    pub fn find(&self, name: &str) -> Option<Arc<dyn ResourceType>> {
+        self.types.iter().find(|t| t.type_name() == name).cloned()
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.types.iter().map(|t| t.type_name()).collect()
+    }
+}

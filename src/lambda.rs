@@ -1,0 +1,68 @@
+//! The adapter between the Lambda runtime and the [`Dispatcher`].
+
+use std::convert::Infallible;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lambda_runtime::tower::{Layer, Service};
+use lambda_runtime::{LambdaEvent, LambdaInvocation};
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::cfn::Dispatcher;
+
+/// Serves one Lambda event. Errors are logged, not returned: an error would make Lambda
+/// retry the event, and CloudFormation must see one answer per request.
+pub async fn serve(dispatcher: &Dispatcher, event: LambdaEvent<Value>) -> Result<(), Infallible> {
+    let deadline = instant_of(event.context.deadline);
+    if let Err(error) = dispatcher.handle(event.payload, deadline).await {
+        tracing::error!(%error, "no response could be delivered");
+    }
+    Ok(())
+}
+
+/// Lambda gives the deadline in milliseconds since the epoch.
+fn instant_of(deadline_ms: u64) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default();
+    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+}
+
+/// Lets an event that is not JSON reach the handler as a JSON string, so that a
+/// ResponseURL inside it can still be answered instead of the runtime failing the event.
+#[derive(Clone, Copy, Default)]
+pub struct NonJsonAsString;
+
+impl<S> Layer<S> for NonJsonAsString {
+    type Service = NonJsonAsStringService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        NonJsonAsStringService { inner }
+    }
+}
+
+pub struct NonJsonAsStringService<S> {
+    inner: S,
+}
+
+impl<S: Service<LambdaInvocation>> Service<LambdaInvocation> for NonJsonAsStringService<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut invocation: LambdaInvocation) -> Self::Future {
+        if serde_json::from_slice::<serde::de::IgnoredAny>(&invocation.body).is_err() {
+            let text = String::from_utf8_lossy(&invocation.body).into_owned();
+            invocation.body = serde_json::to_vec(&Value::String(text))
+                .unwrap_or_default()
+                .into();
+        }
+        self.inner.call(invocation)
+    }
+}

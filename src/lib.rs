@@ -1,0 +1,7 @@
+//! vendor-access: CloudFormation custom resources that give SaaS vendors scoped access to
+//! S3 data (roles, users, CORS rules and bucket-policy statements).
+
+pub mod aws;
+pub mod cfn;
+pub mod lambda;
+pub mod properties;
