@@ -5,3 +5,4 @@ pub mod aws;
 pub mod cfn;
 pub mod lambda;
 pub mod properties;
+pub mod resources;

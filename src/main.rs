@@ -1,14 +1,17 @@
 use std::sync::Arc;
 
 use lambda_runtime::{Runtime, layers::TracingLayer, service_fn};
-use vendor_access::cfn::{Dispatcher, HttpSender, Registry, Retry, UrlPolicy};
+use vendor_access::aws::Clients;
+use vendor_access::cfn::{Dispatcher, HttpSender, Retry, UrlPolicy};
 use vendor_access::lambda::{NonJsonAsString, serve};
+use vendor_access::resources::{Settings, registry};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
+    let clients = Clients::from_env().await;
     let sender = HttpSender::new(UrlPolicy::from_env(), Retry::default());
-    let dispatcher = Dispatcher::new(Registry::new(), Arc::new(sender));
+    let dispatcher = Dispatcher::new(registry(&clients, &Settings::from_env()), Arc::new(sender));
     let handler = service_fn(|event| serve(&dispatcher, event));
     Runtime::new(handler)
         .layer(TracingLayer::new())

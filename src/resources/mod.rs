@@ -1,0 +1,29 @@
+//! The resource types this function serves, one module each.
+
+use crate::aws::Clients;
+use crate::cfn::Registry;
+
+/// Deployment settings every resource type may need, read once at start-up.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// The managed policy attached as permissions boundary to every role and user created
+    /// (`VENDOR_ACCESS_PERMISSIONS_BOUNDARY_ARN`); none when running locally without one.
+    pub permissions_boundary_arn: Option<String>,
+}
+
+impl Settings {
+    pub const PERMISSIONS_BOUNDARY_ENV: &'static str = "VENDOR_ACCESS_PERMISSIONS_BOUNDARY_ARN";
+
+    pub fn from_env() -> Self {
+        Settings {
+            permissions_boundary_arn: std::env::var(Self::PERMISSIONS_BOUNDARY_ENV)
+                .ok()
+                .filter(|v| !v.is_empty()),
+        }
+    }
+}
+
+/// Every resource type, registered with the clients and settings it works with.
+pub fn registry(_clients: &Clients, _settings: &Settings) -> Registry {
+    Registry::new()
+}
