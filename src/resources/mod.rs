@@ -1,5 +1,7 @@
 //! The resource types this function serves, one module each.
 
+pub mod vendor_s3_access;
+
 use crate::aws::Clients;
 use crate::cfn::Registry;
 
@@ -24,6 +26,9 @@ impl Settings {
 }
 
 /// Every resource type, registered with the clients and settings it works with.
-pub fn registry(_clients: &Clients, _settings: &Settings) -> Registry {
-    Registry::new()
+pub fn registry(clients: &Clients, settings: &Settings) -> Registry {
+    Registry::new().with(vendor_s3_access::VendorS3Access::new(
+        clients.clone(),
+        settings.clone(),
+    ))
 }

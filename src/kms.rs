@@ -1,0 +1,445 @@
+//! KMS for SSE-KMS buckets: which keys a vendor needs, and how it gets to use them.
+//!
+//! An AWS-managed key (`aws/s3`) lets every principal of the account use it through S3, so
+//! it needs nothing. A customer key whose key policy delegates to the account (the default
+//! `arn:aws:iam::ACCOUNT:root` with `kms:*`) honours IAM policies, so an IAM statement
+//! limited to S3 is enough. Any other customer key only honours its key policy and grants:
+//! the principal gets a grant, named after the owner so it can be found and retired.
+
+use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_kms::types::{GrantOperation, KeyManagerType};
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::access::{AccessLevel, KeyStatementFor, KmsAccess, S3Access};
+use crate::cfn::OwnerId;
+use crate::propagation::{Backoff, Retried, retry_while_propagating};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyMode {
+    IamPolicy,
+    Grant,
+}
+
+/// One customer-managed key the principal will use, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyUse {
+    pub key_arn: String,
+    pub access: AccessLevel,
+    pub mode: KeyMode,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KmsPlan {
+    pub keys: Vec<KeyUse>,
+    /// Buckets or keys that could not be inspected; the stack still succeeds.
+    pub warnings: Vec<String>,
+}
+
+impl KmsPlan {
+    pub fn iam_statements(&self) -> Vec<KeyStatementFor> {
+        self.keys
+            .iter()
+            .filter(|k| k.mode == KeyMode::IamPolicy)
+            .map(|k| KeyStatementFor {
+                key_arn: k.key_arn.clone(),
+                access: k.access,
+            })
+            .collect()
+    }
+
+    pub fn grants(&self) -> Vec<&KeyUse> {
+        self.keys
+            .iter()
+            .filter(|k| k.mode == KeyMode::Grant)
+            .collect()
+    }
+
+    pub fn key_arns(&self) -> Vec<String> {
+        self.keys.iter().map(|k| k.key_arn.clone()).collect()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KmsError {
+    #[error("bucket {0:?} does not exist (check the name in Locations)")]
+    NoSuchBucket(String),
+    #[error("KMS key {key}: {action} failed: {message}")]
+    Call {
+        key: String,
+        action: &'static str,
+        code: Option<String>,
+        message: String,
+    },
+    #[error("KMS grant on {key}: {reason}")]
+    Grantee { key: String, reason: String },
+}
+
+fn call_error(
+    key: &str,
+    action: &'static str,
+    error: impl std::error::Error + ProvideErrorMetadata,
+) -> KmsError {
+    KmsError::Call {
+        key: key.to_string(),
+        action,
+        code: error.code().map(str::to_string),
+        message: DisplayErrorContext(error).to_string(),
+    }
+}
+
+/// Decides which keys need what. Looks only at the customer's locations.
+pub async fn plan(
+    s3: &aws_sdk_s3::Client,
+    kms: &aws_sdk_kms::Client,
+    access: &S3Access,
+) -> Result<KmsPlan, KmsError> {
+    let mut plan = KmsPlan::default();
+    if access.kms_access == KmsAccess::None {
+        return Ok(plan);
+    }
+    // (key as named by the bucket or the properties, the access it needs)
+    let mut candidates: Vec<(String, AccessLevel)> = Vec::new();
+    if access.kms_key_arns.is_empty() {
+        let mut buckets: Vec<(&str, AccessLevel)> = Vec::new();
+        for location in &access.locations {
+            match buckets.iter_mut().find(|(b, _)| *b == location.bucket) {
+                Some((_, level)) => *level = (*level).max(location.access),
+                None => buckets.push((&location.bucket, location.access)),
+            }
+        }
+        for (bucket, level) in buckets {
+            if let Some(key) = bucket_key(s3, bucket, &mut plan.warnings).await? {
+                candidates.push((key, level));
+            }
+        }
+    } else {
+        let level = access.max_access();
+        candidates.extend(access.kms_key_arns.iter().map(|k| (k.clone(), level)));
+    }
+    for (key, level) in candidates {
+        if level == AccessLevel::List {
+            continue;
+        }
+        let Some(key_use) =
+            key_use(kms, &key, level, access.kms_access, &mut plan.warnings).await?
+        else {
+            continue;
+        };
+        match plan.keys.iter_mut().find(|k| k.key_arn == key_use.key_arn) {
+            Some(existing) => existing.access = existing.access.max(key_use.access),
+            None => plan.keys.push(key_use),
+        }
+    }
+    Ok(plan)
+}
+
+/// The customer key a bucket encrypts new objects with; `None` for SSE-S3, the
+/// AWS-managed key, or a bucket whose encryption cannot be read (with a warning).
+async fn bucket_key(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    warnings: &mut Vec<String>,
+) -> Result<Option<String>, KmsError> {
+    let output = match s3.get_bucket_encryption().bucket(bucket).send().await {
+        Ok(output) => output,
+        Err(error) => {
+            return match error.code() {
+                Some("NoSuchBucket") => Err(KmsError::NoSuchBucket(bucket.to_string())),
+                Some("ServerSideEncryptionConfigurationNotFoundError") => Ok(None),
+                code => {
+                    warnings.push(format!(
+                        "bucket {bucket}: default encryption could not be read ({}); no KMS access was granted for it",
+                        code.unwrap_or("unknown error")
+                    ));
+                    Ok(None)
+                }
+            };
+        }
+    };
+    let key = output
+        .server_side_encryption_configuration()
+        .into_iter()
+        .flat_map(|c| c.rules())
+        .filter_map(|rule| rule.apply_server_side_encryption_by_default())
+        .find(|default| default.sse_algorithm().as_str().starts_with("aws:kms"))
+        .and_then(|default| default.kms_master_key_id())
+        .map(str::to_string);
+    Ok(key)
+}
+
+/// How the principal gets to use `key`, or `None` when it needs nothing (AWS-managed key)
+/// or the key cannot be inspected (with a warning).
+async fn key_use(
+    kms: &aws_sdk_kms::Client,
+    key: &str,
+    access: AccessLevel,
+    mode: KmsAccess,
+    warnings: &mut Vec<String>,
+) -> Result<Option<KeyUse>, KmsError> {
+    let metadata = match kms.describe_key().key_id(key).send().await {
+        Ok(output) => output.key_metadata,
+        Err(error) if error.code() == Some("NotFoundException") => {
+            return Err(call_error(key, "DescribeKey", error));
+        }
+        Err(error) => {
+            warnings.push(format!(
+                "KMS key {key} could not be described ({}); no KMS access was granted for it",
+                error.code().unwrap_or("unknown error")
+            ));
+            return Ok(None);
+        }
+    };
+    let Some(metadata) = metadata else {
+        return Ok(None);
+    };
+    if metadata.key_manager() == Some(&KeyManagerType::Aws) {
+        return Ok(None);
+    }
+    let key_arn = metadata.arn().unwrap_or(key).to_string();
+    let mode = match mode {
+        KmsAccess::IamPolicy => KeyMode::IamPolicy,
+        KmsAccess::Grant => KeyMode::Grant,
+        KmsAccess::Auto | KmsAccess::None => {
+            let policy = kms
+                .get_key_policy()
+                .key_id(&key_arn)
+                .policy_name("default")
+                .send()
+                .await;
+            match policy {
+                Ok(output) => {
+                    let account = key_arn.split(':').nth(4).unwrap_or_default();
+                    let policy: Value = output
+                        .policy()
+                        .and_then(|p| serde_json::from_str(p).ok())
+                        .unwrap_or(Value::Null);
+                    if delegates_to_account(&policy, account) {
+                        KeyMode::IamPolicy
+                    } else {
+                        KeyMode::Grant
+                    }
+                }
+                Err(error) => {
+                    warnings.push(format!(
+                        "KMS key {key_arn}: key policy could not be read ({}); an IAM statement was added, which works only if the key policy delegates to the account (otherwise set KmsAccess: grant)",
+                        error.code().unwrap_or("unknown error")
+                    ));
+                    KeyMode::IamPolicy
+                }
+            }
+        }
+    };
+    Ok(Some(KeyUse {
+        key_arn,
+        access,
+        mode,
+    }))
+}
+
+/// Whether a key policy lets IAM policies of `account` grant use of the key: an
+/// unconditioned Allow of `kms:*` to the account root.
+pub fn delegates_to_account(policy: &Value, account: &str) -> bool {
+    let statements = match &policy["Statement"] {
+        Value::Array(items) => items.iter().collect(),
+        single @ Value::Object(_) => vec![single],
+        _ => Vec::new(),
+    };
+    let root_suffix = format!(":iam::{account}:root");
+    statements.into_iter().any(|statement| {
+        let strings = |v: &Value| -> Vec<String> {
+            match v {
+                Value::String(s) => vec![s.clone()],
+                Value::Array(items) => items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(str::to_string))
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+        let principals = strings(&statement["Principal"]["AWS"]);
+        statement["Effect"] == "Allow"
+            && statement.get("Condition").is_none()
+            && strings(&statement["Action"]).iter().any(|a| a == "kms:*")
+            && principals
+                .iter()
+                .any(|p| p == account || (p.starts_with("arn:") && p.ends_with(&root_suffix)))
+    })
+}
+
+/// The name of every grant one owner makes, so its grants can be found again.
+pub fn grant_name(owner: &OwnerId) -> String {
+    format!("vendor-access-{}", owner.hash())
+}
+
+fn grant_operations(access: AccessLevel) -> Vec<GrantOperation> {
+    access
+        .kms_actions()
+        .iter()
+        .map(|action| GrantOperation::from(action.trim_start_matches("kms:")))
+        .collect()
+}
+
+/// Grants owned by `name` to `grantee` on `key_arn`: (grant id, operations).
+async fn our_grants(
+    kms: &aws_sdk_kms::Client,
+    key_arn: &str,
+    grantee: &str,
+    name: &str,
+) -> Result<Vec<(String, Vec<GrantOperation>)>, KmsError> {
+    let mut found = Vec::new();
+    let mut pages = kms.list_grants().key_id(key_arn).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| call_error(key_arn, "ListGrants", e))?;
+        for grant in page.grants() {
+            if grant.name() == Some(name) && grant.grantee_principal() == Some(grantee) {
+                let mut operations = grant.operations().to_vec();
+                operations.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+                found.push((grant.grant_id().unwrap_or_default().to_string(), operations));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Makes the grants to `grantee` exactly `wanted`, retiring ours on keys no longer wanted
+/// (`previous` lists the keys granted before). Returns the keys granted now.
+pub async fn sync_grants(
+    kms: &aws_sdk_kms::Client,
+    grantee: &str,
+    name: &str,
+    wanted: &[&KeyUse],
+    previous: &[String],
+    backoff: &Backoff,
+    stop_by: Instant,
+) -> Result<Vec<String>, KmsError> {
+    for key in wanted {
+        let mut operations = grant_operations(key.access);
+        operations.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        let existing = our_grants(kms, &key.key_arn, grantee, name).await?;
+        if existing.iter().any(|(_, ops)| *ops == operations) && existing.len() == 1 {
+            continue;
+        }
+        for (grant_id, _) in &existing {
+            retire(kms, &key.key_arn, grant_id).await?;
+        }
+        let created = retry_while_propagating(backoff, stop_by, || {
+            kms.create_grant()
+                .key_id(&key.key_arn)
+                .grantee_principal(grantee)
+                .name(name)
+                .set_operations(Some(operations.clone()))
+                .send()
+        })
+        .await;
+        match created {
+            Ok(_) => tracing::info!(key = %key.key_arn, "KMS grant created"),
+            Err(Retried::Failed(error)) => {
+                return Err(call_error(&key.key_arn, "CreateGrant", error));
+            }
+            Err(Retried::StillRejected(rejected)) => {
+                return Err(KmsError::Grantee {
+                    key: key.key_arn.clone(),
+                    reason: rejected.explain(grantee),
+                });
+            }
+        }
+    }
+    for key_arn in previous {
+        if wanted.iter().any(|k| &k.key_arn == key_arn) {
+            continue;
+        }
+        retire_all(kms, key_arn, grantee, name).await?;
+    }
+    Ok(wanted.iter().map(|k| k.key_arn.clone()).collect())
+}
+
+/// Retires every grant `name` made to `grantee` on `key_arn`. A key that is gone (or
+/// scheduled for deletion) has nothing left to retire.
+pub async fn retire_all(
+    kms: &aws_sdk_kms::Client,
+    key_arn: &str,
+    grantee: &str,
+    name: &str,
+) -> Result<(), KmsError> {
+    let grants = match our_grants(kms, key_arn, grantee, name).await {
+        Ok(grants) => grants,
+        Err(KmsError::Call {
+            code: Some(code), ..
+        }) if code == "NotFoundException" || code == "KMSInvalidStateException" => {
+            return Ok(());
+        }
+        Err(error) => return Err(error),
+    };
+    for (grant_id, _) in grants {
+        retire(kms, key_arn, &grant_id).await?;
+    }
+    Ok(())
+}
+
+/// Retiring needs no key-policy permission when we are allowed to; revoking is the
+/// administrator's way and works where retiring is refused.
+async fn retire(kms: &aws_sdk_kms::Client, key_arn: &str, grant_id: &str) -> Result<(), KmsError> {
+    let retired = kms
+        .retire_grant()
+        .key_id(key_arn)
+        .grant_id(grant_id)
+        .send()
+        .await;
+    match retired {
+        Ok(_) => Ok(()),
+        Err(error) if error.code() == Some("NotFoundException") => Ok(()),
+        Err(_) => match kms
+            .revoke_grant()
+            .key_id(key_arn)
+            .grant_id(grant_id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(error) if error.code() == Some("NotFoundException") => Ok(()),
+            Err(error) => Err(call_error(key_arn, "RevokeGrant", error)),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_default_key_policy_delegates_to_the_account() {
+        let policy = json!({"Version": "2012-10-17", "Statement": [{
+            "Sid": "Enable IAM User Permissions", "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+            "Action": "kms:*", "Resource": "*"}]});
+        assert!(delegates_to_account(&policy, "111122223333"));
+        assert!(!delegates_to_account(&policy, "444455556666"));
+    }
+
+    #[test]
+    fn a_key_policy_naming_only_roles_does_not_delegate() {
+        let policy = json!({"Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/admin"},
+             "Action": "kms:*", "Resource": "*"},
+            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+             "Action": ["kms:Describe*"], "Resource": "*"},
+            {"Effect": "Allow", "Principal": {"AWS": "111122223333"}, "Action": "kms:*",
+             "Resource": "*", "Condition": {"StringEquals": {"kms:CallerAccount": "x"}}}
+        ]});
+        assert!(!delegates_to_account(&policy, "111122223333"));
+    }
+
+    #[test]
+    fn grant_operations_follow_the_access_level() {
+        assert_eq!(
+            grant_operations(AccessLevel::Read),
+            vec![GrantOperation::Decrypt]
+        );
+        assert_eq!(
+            grant_operations(AccessLevel::ReadWrite),
+            vec![GrantOperation::Decrypt, GrantOperation::GenerateDataKey]
+        );
+    }
+}

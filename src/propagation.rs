@@ -1,0 +1,125 @@
+//! Waiting out IAM's eventual consistency.
+//!
+//! A principal created moments ago (the vendor's new role, our own new role as a grantee)
+//! may be refused as "Invalid principal" for a few seconds, rarely a minute. The call is
+//! retried with jittered backoff for at most [`PROPAGATION_WINDOW`], and never past the
+//! invocation's work deadline.
+
+use std::future::Future;
+use std::time::Duration;
+
+use aws_sdk_iam::error::ProvideErrorMetadata;
+use tokio::time::Instant;
+
+/// How long IAM may take to accept a new principal before we call it a mistake. The
+/// Terraform AWS provider waits the same two minutes for the same reason.
+pub const PROPAGATION_WINDOW: Duration = Duration::from_secs(120);
+
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub window: Duration,
+    pub first_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            window: PROPAGATION_WINDOW,
+            first_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(8),
+        }
+    }
+}
+
+/// Whether an AWS error means "that principal does not exist yet (or at all)".
+pub fn is_unpropagated_principal(error: &impl ProvideErrorMetadata) -> bool {
+    let code = error.code().unwrap_or_default();
+    let message = error.message().unwrap_or_default().to_ascii_lowercase();
+    match code {
+        "MalformedPolicyDocument" | "MalformedPolicyDocumentException" => {
+            message.contains("principal")
+        }
+        // KMS refuses a grantee it cannot resolve yet.
+        "InvalidArnException" => true,
+        _ => false,
+    }
+}
+
+/// The call kept being refused for its principal.
+#[derive(Debug)]
+pub struct StillRejected<E> {
+    pub error: E,
+    pub waited: Duration,
+    /// True when the Lambda deadline, not the propagation window, ended the wait.
+    pub cut_short: bool,
+}
+
+impl<E: ProvideErrorMetadata> StillRejected<E> {
+    /// A reason that says which is likelier: a typo or a principal still propagating.
+    pub fn explain(&self, principals: &str) -> String {
+        let message = self.error.message().unwrap_or("invalid principal");
+        if self.cut_short {
+            format!(
+                "IAM did not accept {principals} ({message}); it may not have propagated yet \
+                 (retried for {}s until the Lambda deadline drew near). Retry the deployment; \
+                 if it keeps failing, check the principal for a typo",
+                self.waited.as_secs()
+            )
+        } else {
+            format!(
+                "IAM did not accept {principals} ({message}) for {}s; new principals \
+                 propagate within seconds, so it looks mistyped or deleted: check the account \
+                 id and the role or user name",
+                self.waited.as_secs()
+            )
+        }
+    }
+}
+
+/// The outcome of a call retried while its principal propagates.
+#[derive(Debug)]
+pub enum Retried<E> {
+    /// Failed for another reason; not retried.
+    Failed(E),
+    StillRejected(StillRejected<E>),
+}
+
+/// Runs `call` until it succeeds, fails for a reason other than an unpropagated principal,
+/// or the window (or `stop_by`) is used up.
+pub async fn retry_while_propagating<T, E, F, Fut>(
+    backoff: &Backoff,
+    stop_by: Instant,
+    mut call: F,
+) -> Result<T, Retried<E>>
+where
+    E: ProvideErrorMetadata,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let started = Instant::now();
+    let give_up = stop_by.min(started + backoff.window);
+    let mut delay = backoff.first_delay;
+    loop {
+        let error = match call().await {
+            Ok(value) => return Ok(value),
+            Err(error) if is_unpropagated_principal(&error) => error,
+            Err(error) => return Err(Retried::Failed(error)),
+        };
+        let pause = delay.mul_f64(rand::random_range(0.5..=1.0));
+        if Instant::now() + pause >= give_up {
+            return Err(Retried::StillRejected(StillRejected {
+                error,
+                waited: started.elapsed(),
+                cut_short: give_up < started + backoff.window,
+            }));
+        }
+        tracing::info!(
+            code = error.code().unwrap_or_default(),
+            pause_ms = pause.as_millis() as u64,
+            "principal not accepted yet; retrying"
+        );
+        tokio::time::sleep(pause).await;
+        delay = (delay * 2).min(backoff.max_delay);
+    }
+}
