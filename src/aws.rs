@@ -30,3 +30,16 @@ impl Clients {
         Self::new(&aws_config::load_from_env().await)
     }
 }
+
+/// An AWS error as a person reads it in a stack event: the service's code and message,
+/// or the whole error chain when the call never got an answer (a network failure).
+pub fn describe_error<E>(error: &E) -> String
+where
+    E: std::error::Error + aws_sdk_iam::error::ProvideErrorMetadata,
+{
+    match (error.code(), error.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_string(),
+        _ => aws_sdk_iam::error::DisplayErrorContext(error).to_string(),
+    }
+}

@@ -6,12 +6,13 @@
 //! limited to S3 is enough. Any other customer key only honours its key policy and grants:
 //! the principal gets a grant, named after the owner so it can be found and retired.
 
-use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::types::{GrantOperation, KeyManagerType};
 use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::access::{AccessLevel, KeyStatementFor, KmsAccess, S3Access};
+use crate::aws::describe_error;
 use crate::cfn::OwnerId;
 use crate::propagation::{Backoff, Retried, retry_while_propagating};
 
@@ -84,7 +85,7 @@ fn call_error(
         key: key.to_string(),
         action,
         code: error.code().map(str::to_string),
-        message: DisplayErrorContext(error).to_string(),
+        message: describe_error(&error),
     }
 }
 

@@ -4,14 +4,14 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_iam::error::ProvideErrorMetadata;
 use aws_sdk_iam::types::{Role, Tag};
 use rand::distr::{Alphanumeric, SampleString};
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
 use crate::access::{AccessLevel, Location, S3Access, permission_policy};
-use crate::aws::Clients;
+use crate::aws::{Clients, describe_error};
 use crate::cfn::{Failure, Invocation, Outcome, OwnerId, Resource};
 use crate::iam::{self, Ownership};
 use crate::kms::{self, KmsError, KmsPlan};
@@ -386,11 +386,15 @@ impl From<RoleError> for Failure {
     }
 }
 
-fn iam_error(action: &'static str, role: &str, error: impl std::error::Error) -> RoleError {
+fn iam_error(
+    action: &'static str,
+    role: &str,
+    error: impl std::error::Error + ProvideErrorMetadata,
+) -> RoleError {
     RoleError::Iam {
         action,
         role: role.to_string(),
-        message: DisplayErrorContext(error).to_string(),
+        message: describe_error(&error),
     }
 }
 
@@ -564,9 +568,11 @@ impl VendorS3Access {
         match created {
             Ok(output) => {
                 tracing::info!(role = name, "role created");
-                output
-                    .role
-                    .ok_or_else(|| iam_error("CreateRole", name, MissingField("Role")))
+                output.role.ok_or_else(|| RoleError::Iam {
+                    action: "CreateRole",
+                    role: name.to_string(),
+                    message: "the response held no role".into(),
+                })
             }
             // A retried Create whose first attempt made the role: adopt it if it is ours.
             Err(Retried::Failed(error)) if error.code() == Some("EntityAlreadyExists") => {
@@ -788,10 +794,6 @@ impl VendorS3Access {
         }
     }
 }
-
-#[derive(Debug, thiserror::Error)]
-#[error("the response had no {0}")]
-struct MissingField(&'static str);
 
 fn tag(key: &str, value: &str) -> Tag {
     Tag::builder()

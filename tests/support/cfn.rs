@@ -1,0 +1,99 @@
+//! CloudFormation's side of a conversation with the real dispatcher: send an event, get
+//! back the one response the function PUT to its ResponseURL.
+
+use serde_json::Value;
+use vendor_access::cfn::{Dispatcher, Registry};
+use vendor_access::resources::{Settings, registry};
+
+use super::{Stack, catcher, clients, deadline_in, dispatcher, response_url, responses};
+
+pub struct Cfn {
+    pub stack: Stack,
+    dispatcher: Dispatcher,
+}
+
+impl Cfn {
+    /// Every real resource type, talking to moto.
+    pub async fn new() -> Self {
+        let clients = clients().await;
+        Self::with_registry(registry(&clients, &Settings::default()))
+    }
+
+    pub fn with_registry(registry: Registry) -> Self {
+        Cfn {
+            stack: Stack::new(),
+            dispatcher: dispatcher(registry),
+        }
+    }
+
+    /// The same resource in another stack.
+    pub fn in_new_stack(&self) -> Self {
+        Cfn {
+            stack: Stack::new(),
+            dispatcher: self.dispatcher.clone(),
+        }
+    }
+
+    /// Delivers `event` (its ResponseURL replaced by a fresh catcher's) and returns the
+    /// response body; fails the test unless exactly one response arrived.
+    pub async fn send(&self, mut event: Value) -> Value {
+        let catcher = catcher().await;
+        event["ResponseURL"] = Value::String(response_url(&catcher));
+        self.dispatcher
+            .handle(event, deadline_in(60))
+            .await
+            .expect("a response was delivered");
+        let mut bodies = responses(&catcher).await;
+        assert_eq!(bodies.len(), 1, "exactly one response per request");
+        bodies.remove(0)
+    }
+
+    pub async fn create(&self, resource_type: &str, logical_id: &str, props: Value) -> Value {
+        self.send(self.stack.create("", resource_type, logical_id, props))
+            .await
+    }
+
+    pub async fn update(
+        &self,
+        resource_type: &str,
+        logical_id: &str,
+        physical_id: &str,
+        props: Value,
+        old: Value,
+    ) -> Value {
+        self.send(
+            self.stack
+                .update("", resource_type, logical_id, physical_id, props, old),
+        )
+        .await
+    }
+
+    pub async fn delete(
+        &self,
+        resource_type: &str,
+        logical_id: &str,
+        physical_id: &str,
+        props: Value,
+    ) -> Value {
+        self.send(
+            self.stack
+                .delete("", resource_type, logical_id, physical_id, props),
+        )
+        .await
+    }
+}
+
+/// The response's `Reason`, or a test failure that shows the whole response.
+pub fn reason(response: &Value) -> &str {
+    response["Reason"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no Reason in {response}"))
+}
+
+/// Fails the test with the reason unless the response is SUCCESS.
+pub fn assert_success(response: &Value) {
+    assert_eq!(
+        response["Status"], "SUCCESS",
+        "expected SUCCESS, got {response:#}"
+    );
+}
