@@ -72,6 +72,38 @@ EVENT_TIMEOUT = 60.0
 STARTUP_TIMEOUT = 900.0
 SERVICE_TIMEOUT = 60.0
 
+# The permissions boundary the function attaches to every role and user it creates,
+# made in moto before the function starts. Mirrors PermissionsBoundaryPolicy in
+# template.yaml.
+BOUNDARY_NAME = "vendor-access-permissions-boundary"
+BOUNDARY_DOCUMENT = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Sid": "S3BucketListing",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket", "s3:ListBucketVersions",
+                       "s3:ListBucketMultipartUploads", "s3:GetBucketLocation"],
+            "Resource": "arn:aws:s3:::*",
+        },
+        {
+            "Sid": "S3ObjectData",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject",
+                       "s3:DeleteObjectVersion", "s3:AbortMultipartUpload",
+                       "s3:ListMultipartUploadParts"],
+            "Resource": "arn:aws:s3:::*/*",
+        },
+        {
+            "Sid": "KmsDataKeys",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*",
+                       "kms:DescribeKey"],
+            "Resource": "arn:aws:kms:*:*:key/*",
+        },
+    ],
+}
+
 WIDTH = 100
 INDENT = "   "
 
@@ -93,11 +125,21 @@ class Scenario:
     state: Optional[Callable[["Context"], None]] = None
 
 
+def protocol_state(ctx: "Context") -> None:
+    # None of these events may create anything.
+    show_roles(ctx)
+
+
 SCENARIOS: dict[str, Scenario] = {
     "00-protocol": Scenario(
         "The custom-resource protocol itself: every request gets exactly one answer, "
-        "even for a type this function does not serve."
+        "even for a type this function does not serve, and a Delete of something it "
+        "never made touches nothing.",
+        state=protocol_state,
     ),
+    # e.g. "10-lightly": Scenario("Lightly ...", setup=lightly_setup, state=lightly_state),
+    # with lightly_setup creating the buckets (returning {"Bucket": ...} placeholders)
+    # and lightly_state calling show_roles(ctx) and show_bucket(ctx, ...).
 }
 
 
@@ -296,7 +338,7 @@ def wrap(text: str, first: str, rest: str) -> str:
 
 
 def field_line(label: str, value: str, depth: int) -> None:
-    prefix = INDENT * depth + f"{label + ':':<20}"
+    prefix = INDENT * depth + f"{label + ':':<22}"
     value = str(value)
     if "\n" in value:
         print(prefix.rstrip())
@@ -856,6 +898,13 @@ def main() -> int:
         endpoint = f"http://127.0.0.1:{moto_port}"
         catcher = Catcher()
         catcher.start()
+        wait_until("moto", lambda: http_answers(f"{endpoint}/moto-api/"), moto, SERVICE_TIMEOUT)
+        aws = Aws(endpoint)
+        boundary_arn = aws.client("iam").create_policy(
+            PolicyName=BOUNDARY_NAME, Path="/vendor-access/",
+            PolicyDocument=json.dumps(BOUNDARY_DOCUMENT),
+            Description="Permissions boundary of every role and user vendor-access creates",
+        )["Policy"]["Arn"]
 
         function_env = {
             "AWS_ENDPOINT_URL": endpoint,
@@ -865,6 +914,7 @@ def main() -> int:
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_EC2_METADATA_DISABLED": "true",
             "VENDOR_ACCESS_ALLOW_HTTP_RESPONSE_URL": "true",
+            "VENDOR_ACCESS_PERMISSIONS_BOUNDARY_ARN": boundary_arn,
             "AWS_LAMBDA_LOG_LEVEL": "info",
             "NO_COLOR": "1",
         }
@@ -881,11 +931,11 @@ def main() -> int:
               "(stands in for CloudFormation's pre-signed S3 URLs)")
         print(f"{INDENT}{'function':<12}cargo lambda watch on 127.0.0.1:{invoke_port}")
         print(f"{INDENT}{'its log':<12}{log.relative_to(ROOT)}")
+        print(f"{INDENT}{'boundary':<12}{boundary_arn}  (on every role and user it creates)")
 
-        wait_until("moto", lambda: http_answers(f"{endpoint}/moto-api/"), moto, SERVICE_TIMEOUT)
         wait_until("cargo lambda watch", lambda: port_open(invoke_port), function, SERVICE_TIMEOUT)
 
-        demo = Demo(catcher, function, invoke_port, Aws(endpoint), args.timeout)
+        demo = Demo(catcher, function, invoke_port, aws, args.timeout)
         for directory in directories:
             demo.run_scenario(directory)
     except KeyboardInterrupt:
