@@ -96,6 +96,11 @@ pub async fn plan(
     access: &S3Access,
 ) -> Result<KmsPlan, KmsError> {
     let mut plan = KmsPlan::default();
+    let detect = access.kms_access != KmsAccess::None && access.kms_key_arns.is_empty();
+    if !detect {
+        // Detection reads every bucket anyway; without it, a typo must still fail here.
+        check_buckets_exist(s3, access).await?;
+    }
     if access.kms_access == KmsAccess::None {
         return Ok(plan);
     }
@@ -133,6 +138,24 @@ pub async fn plan(
         }
     }
     Ok(plan)
+}
+
+/// Fails on the first customer bucket that does not exist. A bucket we may not look at
+/// (another account's) is taken to exist.
+async fn check_buckets_exist(s3: &aws_sdk_s3::Client, access: &S3Access) -> Result<(), KmsError> {
+    let mut seen: Vec<&str> = Vec::new();
+    for location in &access.locations {
+        if seen.contains(&location.bucket.as_str()) {
+            continue;
+        }
+        seen.push(&location.bucket);
+        if let Err(error) = s3.head_bucket().bucket(&location.bucket).send().await
+            && error.as_service_error().is_some_and(|e| e.is_not_found())
+        {
+            return Err(KmsError::NoSuchBucket(location.bucket.clone()));
+        }
+    }
+    Ok(())
 }
 
 /// The customer key a bucket encrypts new objects with; `None` for SSE-S3, the

@@ -558,6 +558,28 @@ async fn a_missing_bucket_fails_before_anything_is_created() {
 }
 
 #[tokio::test]
+async fn a_missing_bucket_fails_even_when_kms_is_not_inspected() {
+    let cfn = Cfn::new().await;
+    let missing = unique("gone-bucket").to_lowercase();
+    for extra in [
+        json!({"KmsAccess": "none"}),
+        json!({"KmsKeyArns": "arn:aws:kms:us-east-1:123456789012:key/k"}),
+    ] {
+        let mut props = json!({"Vendor": "activeloop", "Locations": [{"Bucket": missing}]});
+        props
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let response = cfn.create(TYPE, "Role", props).await;
+        assert_eq!(response["Status"], "FAILED", "{extra}");
+        assert!(
+            reason(&response).contains(&format!("bucket {missing:?} does not exist")),
+            "{response}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn invalid_input_names_every_problem_and_calls_no_aws_api() {
     // GIVEN AWS clients pointed at a server that records every request
     let aws = wiremock::MockServer::start().await;
