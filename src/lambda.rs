@@ -21,13 +21,25 @@ pub async fn serve(dispatcher: &Dispatcher, event: LambdaEvent<Value>) -> Result
     Ok(())
 }
 
-/// Lambda gives the deadline in milliseconds since the epoch.
+/// Lambda gives the deadline in milliseconds since the epoch. Some local emulators
+/// (`cargo lambda watch`) send the time budget itself instead; a "deadline" more than a
+/// day in the past cannot be a real one, so it is read as that budget.
 fn instant_of(deadline_ms: u64) -> Instant {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or_default();
-    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+    instant_at(deadline_ms, now_ms)
+}
+
+fn instant_at(deadline_ms: u64, now_ms: u64) -> Instant {
+    const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+    let remaining = if deadline_ms + DAY_MS < now_ms {
+        deadline_ms
+    } else {
+        deadline_ms.saturating_sub(now_ms)
+    };
+    Instant::now() + Duration::from_millis(remaining)
 }
 
 /// Lets an event that is not JSON reach the handler as a JSON string, so that a
@@ -64,5 +76,24 @@ impl<S: Service<LambdaInvocation>> Service<LambdaInvocation> for NonJsonAsString
                 .into();
         }
         self.inner.call(invocation)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_epoch_deadline_is_the_time_left_until_it() {
+        let now_ms = 1_790_000_000_000;
+        let left = instant_at(now_ms + 30_000, now_ms).duration_since(Instant::now());
+        assert!(left > Duration::from_secs(29) && left <= Duration::from_secs(30));
+        assert!(instant_at(now_ms - 1_000, now_ms) <= Instant::now());
+    }
+
+    #[test]
+    fn an_emulators_budget_in_place_of_a_deadline_is_read_as_the_budget() {
+        let left = instant_at(600_000, 1_790_000_000_000).duration_since(Instant::now());
+        assert!(left > Duration::from_secs(599) && left <= Duration::from_secs(600));
     }
 }
