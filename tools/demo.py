@@ -137,10 +137,65 @@ SCENARIOS: dict[str, Scenario] = {
         "never made touches nothing.",
         state=protocol_state,
     ),
-    # e.g. "10-lightly": Scenario("Lightly ...", setup=lightly_setup, state=lightly_state),
-    # with lightly_setup creating the buckets (returning {"Bucket": ...} placeholders)
-    # and lightly_state calling show_roles(ctx) and show_bucket(ctx, ...).
+    "10-lightly": Scenario(
+        "Lightly, S3 delegated access: separate input (read) and output (read-write) roles "
+        "that Lightly's account assumes with an external id, for 12-hour sessions.",
+        setup=lambda ctx: {"Bucket": make_bucket(ctx, "demo-lightly-datalake")},
+        state=lambda ctx: show_roles(ctx),
+    ),
+    "20-activeloop": Scenario(
+        "Activeloop Deep Lake, role-based access to buckets encrypted with customer-managed "
+        "KMS keys: the function finds each bucket's key and gives the role what that key "
+        "honours.",
+        setup=lambda ctx: activeloop_setup(ctx),
+        state=lambda ctx: activeloop_state(ctx),
+    ),
+    "25-kolena": Scenario(
+        "Kolena: a read-only role for the principal Kolena supplies, plus read on Kolena's "
+        "public datasets bucket.",
+        setup=lambda ctx: {
+            "Bucket": make_bucket(ctx, "demo-share-with-kolena"),
+            "KolenaAccount": "111122223333",
+        },
+        state=lambda ctx: show_roles(ctx),
+    ),
 }
+
+
+def make_bucket(ctx: "Context", name: str, key_arn: Optional[str] = None) -> str:
+    """A bucket in moto, encrypted with `key_arn` by default when given."""
+    s3 = ctx.client("s3")
+    s3.create_bucket(Bucket=name)
+    if key_arn:
+        s3.put_bucket_encryption(
+            Bucket=name,
+            ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {
+                "SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn}}]},
+        )
+    return name
+
+
+def activeloop_setup(ctx: "Context") -> dict:
+    kms = ctx.client("kms")
+    # KMS's default key policy delegates to the account: IAM policies can grant its use.
+    delegating = kms.create_key(Description="demo: default key policy")["KeyMetadata"]["Arn"]
+    # This one names only a key administrator: only a grant lets the vendor role use it.
+    closed_policy = {"Version": "2012-10-17", "Statement": [{
+        "Sid": "KeyAdministrators", "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:role/key-admin"},
+        "Action": "kms:*", "Resource": "*"}]}
+    closed = kms.create_key(Description="demo: closed key policy",
+                            Policy=json.dumps(closed_policy))["KeyMetadata"]["Arn"]
+    ctx.placeholders["ClosedKeyArn"] = closed
+    return {
+        "DelegatingBucket": make_bucket(ctx, "demo-activeloop-delegating-key", delegating),
+        "ClosedBucket": make_bucket(ctx, "demo-activeloop-closed-key", closed),
+    }
+
+
+def activeloop_state(ctx: "Context") -> None:
+    show_roles(ctx)
+    show_kms_grants(ctx, ctx.placeholders["ClosedKeyArn"])
 
 
 # --------------------------------------------------------------------------------------
