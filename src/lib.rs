@@ -8,6 +8,7 @@ pub mod iam;
 pub mod kms;
 pub mod lambda;
 pub mod policy;
+pub mod principal;
 pub mod propagation;
 pub mod properties;
 pub mod resources;

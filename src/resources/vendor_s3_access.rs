@@ -1,11 +1,10 @@
 //! `Custom::VendorS3Access`: a role a vendor's account assumes to reach the customer's S3
 //! data, with an external id, a session length, a least-privilege policy and KMS access.
 
-use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use aws_sdk_iam::error::ProvideErrorMetadata;
-use aws_sdk_iam::types::{Role, Tag};
+use aws_sdk_iam::types::Role;
 use rand::distr::{Alphanumeric, SampleString};
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
@@ -19,16 +18,13 @@ use crate::policy::{
     MAX_ROLE_INLINE_POLICY_CHARS, MAX_TRUST_POLICY_CHARS, PolicyDocument, Statement,
     decode_document,
 };
+use crate::principal::{Principal, Rights, RightsError, apply_rights, remove_rights, tag, tag_map};
 use crate::propagation::{Backoff, Retried, retry_while_propagating};
 use crate::properties::{Fields, FromProperties, InvalidProperties, Problems};
 use crate::resources::Settings;
 
 /// The name of the inline policy holding the S3 and KMS rights.
 pub const POLICY_NAME: &str = "vendor-access-s3";
-
-/// Role tags recording which KMS keys carry a grant for the role, so that update and
-/// delete can retire them without re-reading the buckets.
-const GRANT_TAG_PREFIX: &str = "vendor-access:kms-grant:";
 
 const MAX_ROLE_NAME: usize = 64;
 
@@ -357,6 +353,8 @@ pub enum RoleError {
     NotOurs(String),
     #[error(transparent)]
     Kms(#[from] KmsError),
+    #[error(transparent)]
+    Rights(#[from] RightsError),
     #[error("IAM {action} for role {role} failed: {message}")]
     Iam {
         action: &'static str,
@@ -525,9 +523,26 @@ impl VendorS3Access {
                 (role, true)
             }
         };
-        let applied = self
-            .apply_rights(invocation, &role, &policy, &plan, properties, old)
-            .await;
+        let rights = Rights {
+            policy_name: POLICY_NAME,
+            policy: &policy,
+            plan: &plan,
+            tags: &properties.tags,
+            previous_tag_keys: old
+                .map(|o| o.tags.iter().map(|(k, _)| k.clone()).collect())
+                .unwrap_or_default(),
+        };
+        let applied = apply_rights(
+            &self.clients,
+            Principal::Role(name),
+            role.arn(),
+            &tag_map(role.tags()),
+            &rights,
+            &owner,
+            &self.backoff,
+            invocation.work_deadline,
+        )
+        .await;
         if let Err(error) = applied {
             if created {
                 tracing::warn!(role = name, "rolling back the role this request created");
@@ -535,7 +550,7 @@ impl VendorS3Access {
                     tracing::error!(role = name, error = %cleanup, "rollback failed");
                 }
             }
-            return Err(error);
+            return Err(error.into());
         }
         Ok(outputs(&role, external_id, properties, &plan))
     }
@@ -650,140 +665,25 @@ impl VendorS3Access {
         Ok(())
     }
 
-    /// The inline policy, the KMS grants and the tags that record them.
-    async fn apply_rights(
-        &self,
-        invocation: &Invocation,
-        role: &Role,
-        policy: &PolicyDocument,
-        plan: &KmsPlan,
-        properties: &RoleProperties,
-        old: Option<&RoleProperties>,
-    ) -> Result<(), RoleError> {
-        let name = role.role_name();
-        let current_policy = match self
-            .clients
-            .iam
-            .get_role_policy()
-            .role_name(name)
-            .policy_name(POLICY_NAME)
-            .send()
-            .await
-        {
-            Ok(output) => decode_document(output.policy_document()),
-            Err(error) if error.code() == Some("NoSuchEntity") => None,
-            Err(error) => return Err(iam_error("GetRolePolicy", name, error)),
-        };
-        let wanted: Value = serde_json::from_str(&policy.to_json()).unwrap_or_default();
-        if current_policy.as_ref() != Some(&wanted) {
-            self.clients
-                .iam
-                .put_role_policy()
-                .role_name(name)
-                .policy_name(POLICY_NAME)
-                .policy_document(policy.to_json())
-                .send()
-                .await
-                .map_err(|e| iam_error("PutRolePolicy", name, e))?;
-            tracing::info!(role = name, "permission policy written");
-        }
-
-        let current_tags: BTreeMap<String, String> = role
-            .tags()
-            .iter()
-            .map(|t| (t.key().to_string(), t.value().to_string()))
-            .collect();
-        let previous_grants: Vec<String> = current_tags
-            .iter()
-            .filter(|(k, _)| k.starts_with(GRANT_TAG_PREFIX))
-            .map(|(_, v)| v.clone())
-            .collect();
-        let owner = invocation.owner();
-        let granted = kms::sync_grants(
-            &self.clients.kms,
-            role.arn(),
-            &kms::grant_name(&owner),
-            &plan.grants(),
-            &previous_grants,
-            &self.backoff,
-            invocation.work_deadline,
-        )
-        .await?;
-
-        let mut desired: BTreeMap<String, String> = properties.tags.iter().cloned().collect();
-        desired.insert(OwnerId::TAG_KEY.to_string(), owner.tag_value());
-        for key_arn in &granted {
-            let key_id = key_arn.rsplit('/').next().unwrap_or(key_arn);
-            desired.insert(format!("{GRANT_TAG_PREFIX}{key_id}"), key_arn.clone());
-        }
-        let previously: Vec<String> = old
-            .map(|o| o.tags.iter().map(|(k, _)| k.clone()).collect())
-            .unwrap_or_default();
-        let (set, remove) = iam::tag_changes(&current_tags, &desired, &previously);
-        if !remove.is_empty() {
-            self.clients
-                .iam
-                .untag_role()
-                .role_name(name)
-                .set_tag_keys(Some(remove))
-                .send()
-                .await
-                .map_err(|e| iam_error("UntagRole", name, e))?;
-        }
-        if !set.is_empty() {
-            self.clients
-                .iam
-                .tag_role()
-                .role_name(name)
-                .set_tags(Some(set.iter().map(|(k, v)| tag(k, v)).collect()))
-                .send()
-                .await
-                .map_err(|e| iam_error("TagRole", name, e))?;
-        }
-        Ok(())
-    }
-
     /// Deletes the role and what hangs on it, if it is ours. Already gone is success.
     async fn remove_role(&self, name: &str, owner: &OwnerId) -> Result<(), RoleError> {
         let Some(role) = self.get_role(name).await? else {
             tracing::info!(role = name, "role already gone");
             return Ok(());
         };
-        let tags: Vec<(&str, &str)> = role.tags().iter().map(|t| (t.key(), t.value())).collect();
-        if let Some(refusal) =
-            iam::ownership(tags.iter().copied(), owner).refusal(&format!("role {name}"))
-        {
+        let tags = tag_map(role.tags());
+        let owned = iam::ownership(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())), owner);
+        if let Some(refusal) = owned.refusal(&format!("role {name}")) {
             return Err(RoleError::NotOurs(refusal));
         }
-        let grant_name = kms::grant_name(owner);
-        for (key, key_arn) in &tags {
-            if key.starts_with(GRANT_TAG_PREFIX) {
-                kms::retire_all(&self.clients.kms, key_arn, role.arn(), &grant_name).await?;
-            }
-        }
-        let policies = self
-            .clients
-            .iam
-            .list_role_policies()
-            .role_name(name)
-            .send()
-            .await
-            .map_err(|e| iam_error("ListRolePolicies", name, e))?;
-        for policy_name in policies.policy_names() {
-            match self
-                .clients
-                .iam
-                .delete_role_policy()
-                .role_name(name)
-                .policy_name(policy_name)
-                .send()
-                .await
-            {
-                Ok(_) => {}
-                Err(error) if error.code() == Some("NoSuchEntity") => {}
-                Err(error) => return Err(iam_error("DeleteRolePolicy", name, error)),
-            }
-        }
+        remove_rights(
+            &self.clients,
+            Principal::Role(name),
+            role.arn(),
+            &tags,
+            owner,
+        )
+        .await?;
         match self.clients.iam.delete_role().role_name(name).send().await {
             Ok(_) => {
                 tracing::info!(role = name, "role deleted");
@@ -793,14 +693,6 @@ impl VendorS3Access {
             Err(error) => Err(iam_error("DeleteRole", name, error)),
         }
     }
-}
-
-fn tag(key: &str, value: &str) -> Tag {
-    Tag::builder()
-        .key(key)
-        .value(value)
-        .build()
-        .expect("key and value are set")
 }
 
 fn outputs(
