@@ -181,10 +181,11 @@ fn is_aws_id(value: &str, prefix: &str) -> bool {
 }
 
 /// How KMS keys of encrypted buckets are made usable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum KmsAccess {
     /// AWS-managed keys need nothing; customer keys whose policy delegates to the account
     /// get an IAM statement; other customer keys get a grant.
+    #[default]
     Auto,
     IamPolicy,
     Grant,
@@ -206,7 +207,7 @@ impl FromStr for KmsAccess {
 }
 
 /// The shared S3 properties of a vendor's access, read and checked.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct S3Access {
     /// The customer's locations; KMS detection looks only at these.
     pub locations: Vec<Location>,

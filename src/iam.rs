@@ -179,12 +179,13 @@ impl Ownership {
 }
 
 /// What to set and what to remove to turn `current` tags into `desired`. Only keys this
-/// function manages are removed: ours, and the stack's previous `Tags`; tags added by
-/// others (a tag policy, a person) stay.
+/// call manages are removed: those starting with `managed_prefix`, and the stack's previous
+/// `Tags`; tags added by others (a tag policy, a person) stay.
 pub fn tag_changes(
     current: &BTreeMap<String, String>,
     desired: &BTreeMap<String, String>,
     previously_desired: &[String],
+    managed_prefix: &str,
 ) -> (BTreeMap<String, String>, Vec<String>) {
     let set = desired
         .iter()
@@ -194,7 +195,7 @@ pub fn tag_changes(
     let remove = current
         .keys()
         .filter(|k| !desired.contains_key(*k))
-        .filter(|k| k.starts_with(RESERVED_TAG_PREFIX) || previously_desired.contains(k))
+        .filter(|k| k.starts_with(managed_prefix) || previously_desired.contains(k))
         .cloned()
         .collect();
     (set, remove)
@@ -262,9 +263,15 @@ mod tests {
             ("team".to_string(), "data".to_string()),
             ("cost-center".to_string(), "42".to_string()),
             ("vendor-access:kms-grant:k1".to_string(), "arn".to_string()),
+            ("vendor-access:access-key".to_string(), "1/AKIA".to_string()),
         ]);
         let desired = BTreeMap::from([("team".to_string(), "ml".to_string())]);
-        let (set, remove) = tag_changes(&current, &desired, &["team".into()]);
+        let (set, remove) = tag_changes(
+            &current,
+            &desired,
+            &["team".into()],
+            "vendor-access:kms-grant:",
+        );
         assert_eq!(
             set,
             BTreeMap::from([("team".to_string(), "ml".to_string())])

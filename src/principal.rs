@@ -296,7 +296,12 @@ pub async fn apply_rights(
         let key_id = key_arn.rsplit('/').next().unwrap_or(key_arn);
         desired.insert(format!("{GRANT_TAG_PREFIX}{key_id}"), key_arn.clone());
     }
-    let (set, remove) = iam::tag_changes(current_tags, &desired, &rights.previous_tag_keys);
+    let (set, remove) = iam::tag_changes(
+        current_tags,
+        &desired,
+        &rights.previous_tag_keys,
+        GRANT_TAG_PREFIX,
+    );
     if !remove.is_empty() {
         principal.untag(clients, remove).await?;
     }

@@ -1,6 +1,7 @@
 //! The resource types this function serves, one module each.
 
 pub mod vendor_s3_access;
+pub mod vendor_s3_user;
 
 use crate::aws::Clients;
 use crate::cfn::Registry;
@@ -27,8 +28,13 @@ impl Settings {
 
 /// Every resource type, registered with the clients and settings it works with.
 pub fn registry(clients: &Clients, settings: &Settings) -> Registry {
-    Registry::new().with(vendor_s3_access::VendorS3Access::new(
-        clients.clone(),
-        settings.clone(),
-    ))
+    Registry::new()
+        .with(vendor_s3_access::VendorS3Access::new(
+            clients.clone(),
+            settings.clone(),
+        ))
+        .with(vendor_s3_user::VendorS3User::new(
+            clients.clone(),
+            settings.clone(),
+        ))
 }

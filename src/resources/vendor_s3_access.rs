@@ -201,12 +201,7 @@ impl FromProperties for RoleProperties {
             external_id,
             require_external_id,
             max_session_duration,
-            s3: s3.unwrap_or(S3Access {
-                locations: Vec::new(),
-                network: Default::default(),
-                kms_key_arns: Vec::new(),
-                kms_access: crate::access::KmsAccess::Auto,
-            }),
+            s3: s3.unwrap_or_default(),
             vendor_locations,
             role_name,
             role_path,

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod cfn;
+pub mod logs;
 
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
