@@ -159,6 +159,12 @@ SCENARIOS: dict[str, Scenario] = {
         },
         state=lambda ctx: show_roles(ctx),
     ),
+    "40-lightly-user": Scenario(
+        "Lightly, S3 IAM user access: an IAM user with an access key, for vendors that "
+        "take keys instead of assuming a role. Secret values are never printed.",
+        setup=lambda ctx: {"Bucket": make_bucket(ctx, "demo-lightly-user-datalake")},
+        state=lambda ctx: (show_users(ctx), show_secrets(ctx)),
+    ),
 }
 
 
