@@ -33,7 +33,23 @@ lint: $(TOOLS)
 unit: $(TOOLS)
 	cargo test --all-targets
 
-test: lint unit
+test: lint unit template-test cdk-test
+
+# template.yaml keeps the function fenced: IAM only under /vendor-access/, creation only with
+# the permissions boundary, no service wildcards, one invocation at a time, ServiceToken exported.
+.PHONY: template-test cdk-test
+template-test: $(TOOLS)
+	$(PY) tests/template/test_template.py
+
+# The CDK constructs (cdk/): compile, synthesize the example app offline, cfn-lint the result.
+# npm ci runs only when the lockfile or package.json is newer than the last install.
+cdk/node_modules/.package-lock.json: cdk/package-lock.json cdk/package.json
+	cd cdk && npm ci --no-audit --no-fund
+	touch $@
+
+cdk-test: $(TOOLS) cdk/node_modules/.package-lock.json
+	cd cdk && CFN_LINT=$(CURDIR)/$(VENV)/bin/cfn-lint npm test
+
 
 demo: $(TOOLS) build
 	$(PY) tools/demo.py
