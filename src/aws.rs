@@ -1,6 +1,12 @@
 //! The AWS clients, built once per process and shared by every resource type.
 
+use std::time::Duration;
+
 use aws_config::SdkConfig;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// IAM, S3, KMS and Secrets Manager answer the calls made here within seconds.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
 
 #[derive(Clone, Debug)]
 pub struct Clients {
@@ -14,6 +20,12 @@ impl Clients {
     /// Clients for `config`. When an endpoint is set (`AWS_ENDPOINT_URL`, a local stand-in
     /// of AWS), S3 uses path-style addressing, since such stand-ins have no per-bucket DNS.
     pub fn new(config: &SdkConfig) -> Self {
+        // No AWS call may hang the invocation: a stuck attempt is cut and retried.
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+            .build();
+        let config = &config.to_builder().timeout_config(timeouts).build();
         let s3 = aws_sdk_s3::config::Builder::from(config)
             .force_path_style(config.endpoint_url().is_some())
             .build();

@@ -1,14 +1,15 @@
 //! One invocation, start to finish: read the event, run the resource type, answer once.
 
 use std::any::Any;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use serde_json::Value;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::request::{Action, Request};
+use super::request::{Action, OwnerId, Request};
 use super::resource::{Invocation, Registry, ResourceType};
 use super::response::{Outcome, Response};
 use super::sender::{ResponseSender, SendError};
@@ -47,11 +48,16 @@ pub enum DispatchError {
 pub struct Dispatcher {
     registry: Registry,
     sender: Arc<dyn ResponseSender>,
+    locks: ResourceLocks,
 }
 
 impl Dispatcher {
     pub fn new(registry: Registry, sender: Arc<dyn ResponseSender>) -> Self {
-        Dispatcher { registry, sender }
+        Dispatcher {
+            registry,
+            sender,
+            locks: ResourceLocks::default(),
+        }
     }
 
     /// Handles one event and sends exactly one response, finishing before `deadline`.
@@ -147,11 +153,26 @@ impl Dispatcher {
             Action::Delete { physical_id } => Some(physical_id.clone()),
             _ => None,
         };
-        let invocation = Invocation {
-            request,
-            work_deadline,
+        let invocation = Invocation::new(request, work_deadline);
+        let watched = invocation.clone();
+        let _serialised = match self.locks.acquire(&watched.owner(), work_deadline).await {
+            Some(guard) => guard,
+            None => {
+                return Response::failed(
+                    reply_to,
+                    fallback_id,
+                    "timed out waiting for another request on the same resource to finish",
+                );
+            }
         };
-        match run_guarded(resource_type, invocation, work_deadline).await {
+        let outcome = run_guarded(resource_type, invocation, work_deadline).await;
+        // A Create that made something before failing answers with what it made, so the
+        // rollback's Delete cleans it up; otherwise with the marker.
+        let fallback_id = match (&watched.request.action, watched.made_id()) {
+            (Action::Create, Some(made)) => made,
+            _ => fallback_id,
+        };
+        match outcome {
             Ok(outcome) => {
                 let mut outcome = outcome;
                 if let Some(id) = delete_id {
@@ -169,6 +190,28 @@ impl Dispatcher {
             }
             Err(reason) => Response::failed(reply_to, fallback_id, reason),
         }
+    }
+}
+
+/// Requests for one resource (one owner) are served one at a time, so that a retried event
+/// delivered while the first delivery still runs waits for it and then adopts its work.
+/// Lambda's reserved concurrency of 1 does the same across invocations in AWS.
+#[derive(Clone, Default)]
+struct ResourceLocks(Arc<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>);
+
+impl ResourceLocks {
+    async fn acquire(
+        &self,
+        owner: &OwnerId,
+        until: Instant,
+    ) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        let lock = {
+            let mut locks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            // Forget locks nobody holds or waits for.
+            locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+            locks.entry(owner.as_str().to_string()).or_default().clone()
+        };
+        tokio::time::timeout_at(until, lock.lock_owned()).await.ok()
     }
 }
 

@@ -1,7 +1,7 @@
 //! What a resource type is to the protocol: a value that answers create, update, delete.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use tokio::time::Instant;
@@ -16,9 +16,39 @@ pub struct Invocation {
     pub request: Request,
     /// Work still running at this instant is abandoned and answered "timed out".
     pub work_deadline: Instant,
+    /// What this request has made so far (shared with the dispatcher, which outlives
+    /// abandoned work).
+    made: Arc<Mutex<Option<String>>>,
 }
 
 impl Invocation {
+    pub fn new(request: Request, work_deadline: Instant) -> Self {
+        Invocation {
+            request,
+            work_deadline,
+            made: Arc::default(),
+        }
+    }
+
+    /// Records that this request created the entity `physical_id`. Should the request
+    /// then fail, time out or panic, CloudFormation is answered with this id instead of
+    /// the failed-create marker, so that its rollback Delete removes the entity.
+    pub fn made(&self, physical_id: &str) {
+        *self.made.lock().unwrap_or_else(PoisonError::into_inner) = Some(physical_id.to_string());
+    }
+
+    /// The entity recorded by [`Invocation::made`] was removed again.
+    pub fn unmade(&self) {
+        *self.made.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    pub fn made_id(&self) -> Option<String> {
+        self.made
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     pub fn owner(&self) -> OwnerId {
         self.request.owner()
     }

@@ -515,6 +515,7 @@ impl VendorS3Access {
                         invocation.work_deadline,
                     )
                     .await?;
+                invocation.made(role.arn());
                 (role, true)
             }
         };
@@ -541,8 +542,11 @@ impl VendorS3Access {
         if let Err(error) = applied {
             if created {
                 tracing::warn!(role = name, "rolling back the role this request created");
-                if let Err(cleanup) = self.remove_role(name, &owner).await {
-                    tracing::error!(role = name, error = %cleanup, "rollback failed");
+                match self.remove_role(name, &owner).await {
+                    Ok(()) => invocation.unmade(),
+                    Err(cleanup) => {
+                        tracing::error!(role = name, error = %cleanup, "rollback failed")
+                    }
                 }
             }
             return Err(error.into());

@@ -304,10 +304,11 @@ impl VendorS3User {
         }
         let (user, created) = match existing {
             Some(user) => (user, false),
-            None => (
-                self.create_user(name, path, properties, &owner).await?,
-                true,
-            ),
+            None => {
+                let user = self.create_user(name, path, properties, &owner).await?;
+                invocation.made(user.arn());
+                (user, true)
+            }
         };
         let result = async {
             let rights = Rights {
@@ -363,8 +364,11 @@ impl VendorS3User {
             Err(error) => {
                 if created {
                     tracing::warn!(user = name, "rolling back the user this request created");
-                    if let Err(cleanup) = self.remove_user(name, &owner, properties).await {
-                        tracing::error!(user = name, error = %cleanup, "rollback failed");
+                    match self.remove_user(name, &owner, properties).await {
+                        Ok(()) => invocation.unmade(),
+                        Err(cleanup) => {
+                            tracing::error!(user = name, error = %cleanup, "rollback failed")
+                        }
                     }
                 }
                 Err(error)

@@ -10,6 +10,8 @@ use super::{Stack, catcher, clients, deadline_in, dispatcher, response_url, resp
 pub struct Cfn {
     pub stack: Stack,
     dispatcher: Dispatcher,
+    /// The Lambda deadline each request gets, in seconds from its start.
+    deadline_secs: u64,
 }
 
 impl Cfn {
@@ -23,6 +25,7 @@ impl Cfn {
         Cfn {
             stack: Stack::new(),
             dispatcher: dispatcher(registry),
+            deadline_secs: 60,
         }
     }
 
@@ -31,7 +34,14 @@ impl Cfn {
         Cfn {
             stack: Stack::new(),
             dispatcher: self.dispatcher.clone(),
+            deadline_secs: self.deadline_secs,
         }
+    }
+
+    /// Requests from now on get a Lambda deadline `secs` seconds after they start.
+    pub fn with_deadline(mut self, secs: u64) -> Self {
+        self.deadline_secs = secs;
+        self
     }
 
     /// Delivers `event` (its ResponseURL replaced by a fresh catcher's) and returns the
@@ -40,7 +50,7 @@ impl Cfn {
         let catcher = catcher().await;
         event["ResponseURL"] = Value::String(response_url(&catcher));
         self.dispatcher
-            .handle(event, deadline_in(60))
+            .handle(event, deadline_in(self.deadline_secs))
             .await
             .expect("a response was delivered");
         let mut bodies = responses(&catcher).await;

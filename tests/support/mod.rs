@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod cfn;
+pub mod faults;
 pub mod logs;
 
 use std::net::TcpListener;
@@ -107,8 +108,13 @@ fn wait_ready(port: u16) -> String {
 
 /// AWS clients pointed at moto, exactly as `AWS_ENDPOINT_URL` points the Lambda's.
 pub async fn clients() -> Clients {
+    clients_at(&moto().endpoint).await
+}
+
+/// AWS clients pointed at `endpoint` (a proxy in front of moto, say).
+pub async fn clients_at(endpoint: &str) -> Clients {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&moto().endpoint)
+        .endpoint_url(endpoint)
         .region(aws_config::Region::new(REGION))
         .credentials_provider(aws_sdk_s3::config::Credentials::new(
             "testing", "testing", None, None, "tests",
