@@ -1,5 +1,11 @@
 //! The resource types this function serves, one module each.
 
+pub mod bucket_cors;
+pub mod bucket_document;
+pub mod bucket_policy_statements;
+pub mod network_fence;
+pub mod propagation;
+
 use crate::aws::Clients;
 use crate::cfn::Registry;
 
@@ -24,6 +30,10 @@ impl Settings {
 }
 
 /// Every resource type, registered with the clients and settings it works with.
-pub fn registry(_clients: &Clients, _settings: &Settings) -> Registry {
+pub fn registry(clients: &Clients, _settings: &Settings) -> Registry {
     Registry::new()
+        .with(bucket_cors::BucketCors::new(clients.s3.clone()))
+        .with(bucket_policy_statements::BucketPolicyStatements::new(
+            clients.s3.clone(),
+        ))
 }

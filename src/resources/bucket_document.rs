@@ -1,0 +1,550 @@
+//! The part of a bucket's policy or CORS configuration that one resource owns.
+//!
+//! S3 replaces these documents whole, so every change is a merge: read the document, drop
+//! the entries this owner wrote before, put its current entries in their place, write, and
+//! read back. Entries are told apart by their id (`Sid`, CORS `ID`), which starts with a
+//! prefix derived from the owner. Every other entry and every top-level field (`Version`,
+//! `Id`) is carried as parsed JSON and written back as it was read.
+
+use std::future::Future;
+use std::time::Duration;
+
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
+use serde_json::{Map, Value};
+
+use crate::cfn::Invocation;
+use crate::properties::Fields;
+
+/// How one kind of document holds its entries.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    /// What the document is called in messages, e.g. "bucket policy".
+    pub name: &'static str,
+    /// The top-level field listing the entries: `Statement`, `CORSRules`.
+    pub entries: &'static str,
+    /// The field of an entry that names it: `Sid`, `ID`.
+    pub id: &'static str,
+    /// Top-level fields of a document this project starts from nothing.
+    pub new_fields: &'static [(&'static str, &'static str)],
+}
+
+/// The entries one resource wants in one document, each named with its owner's prefix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnedEntries {
+    pub prefix: String,
+    pub entries: Vec<Value>,
+}
+
+impl OwnedEntries {
+    /// No entries: what a delete leaves behind.
+    pub fn none(prefix: impl Into<String>) -> Self {
+        OwnedEntries {
+            prefix: prefix.into(),
+            entries: Vec::new(),
+        }
+    }
+
+    /// The ids of the wanted entries, in order.
+    pub fn ids(&self, shape: &Shape) -> Vec<String> {
+        self.entries
+            .iter()
+            .filter_map(|entry| entry_id(shape, entry))
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn owns(&self, shape: &Shape, entry: &Value) -> bool {
+        entry_id(shape, entry).is_some_and(|id| id.starts_with(&self.prefix))
+    }
+
+    /// Whether `document` holds exactly the wanted entries of this owner, judged by id:
+    /// S3 may rewrite an entry's content (an account id becomes a root ARN), never its id.
+    pub fn in_place(&self, shape: &Shape, document: Option<&Value>) -> bool {
+        let mut found: Vec<String> = document
+            .and_then(|d| d.get(shape.entries))
+            .map(entry_list)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|entry| self.owns(shape, entry))
+            .filter_map(|entry| entry_id(shape, entry).map(str::to_string))
+            .collect();
+        let mut wanted = self.ids(shape);
+        found.sort();
+        wanted.sort();
+        found == wanted
+    }
+}
+
+fn entry_id<'v>(shape: &Shape, entry: &'v Value) -> Option<&'v str> {
+    entry.get(shape.id).and_then(Value::as_str)
+}
+
+/// A single entry (IAM allows `"Statement": {...}`) is a list of one.
+fn entry_list(entries: &Value) -> Vec<&Value> {
+    match entries {
+        Value::Array(items) => items.iter().collect(),
+        single => vec![single],
+    }
+}
+
+/// The document with `owned` in place of whatever its owner had there before; `None` when
+/// no entry is left (the document is then deleted).
+///
+/// The owner's entries go where its first entry was, or last when it had none: a CORS
+/// rule earlier in the list wins, so new rules never take precedence over the bucket's own.
+/// A document that holds nothing of the owner's and gets nothing is returned unchanged.
+pub fn merge(
+    shape: &Shape,
+    current: Option<&Value>,
+    owned: &OwnedEntries,
+) -> Result<Option<Value>, String> {
+    let mut document = match current {
+        None => Map::new(),
+        Some(Value::Object(fields)) => fields.clone(),
+        Some(_) => return Err("it is not a JSON object".to_string()),
+    };
+    let existing = match document.get(shape.entries) {
+        None => Vec::new(),
+        Some(entries @ (Value::Array(_) | Value::Object(_))) => entry_list(entries),
+        Some(_) => {
+            return Err(format!(
+                "its {} is neither a list nor an object",
+                shape.entries
+            ));
+        }
+    };
+    if existing.iter().all(|entry| !owned.owns(shape, entry)) && owned.entries.is_empty() {
+        return Ok(current.cloned());
+    }
+    let mut kept: Vec<Value> = Vec::with_capacity(existing.len() + owned.entries.len());
+    let mut position = None;
+    for entry in existing {
+        if owned.owns(shape, entry) {
+            position.get_or_insert(kept.len());
+        } else {
+            kept.push(entry.clone());
+        }
+    }
+    let at = position.unwrap_or(kept.len());
+    kept.splice(at..at, owned.entries.iter().cloned());
+    if kept.is_empty() {
+        return Ok(None);
+    }
+    if current.is_none() {
+        for (key, value) in shape.new_fields {
+            document.insert(key.to_string(), Value::String(value.to_string()));
+        }
+    }
+    document.insert(shape.entries.to_string(), Value::Array(kept));
+    Ok(Some(Value::Object(document)))
+}
+
+/// Why a bucket document could not be brought to what the resource wants.
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    #[error("bucket {bucket:?} does not exist; check the Bucket property")]
+    NoSuchBucket { bucket: String },
+    #[error("could not read the {document} of bucket {bucket:?}: {reason}")]
+    Read {
+        document: &'static str,
+        bucket: String,
+        reason: String,
+    },
+    #[error("could not write the {document} of bucket {bucket:?}: {reason}")]
+    Write {
+        document: &'static str,
+        bucket: String,
+        reason: String,
+    },
+    #[error("the {document} of bucket {bucket:?} cannot be merged, so it was left alone: {reason}")]
+    Unmergeable {
+        document: &'static str,
+        bucket: String,
+        reason: String,
+    },
+    #[error("nothing was written to bucket {bucket:?}: {reason}")]
+    OverLimit { bucket: String, reason: String },
+    #[error(
+        "the {document} of bucket {bucket:?} still lacks this resource's entries after \
+         {rounds} writes; something else keeps replacing it"
+    )]
+    NotInPlace {
+        document: &'static str,
+        bucket: String,
+        rounds: usize,
+    },
+}
+
+/// A bucket's policy or CORS configuration, read and written whole.
+pub trait BucketDocument: Sync {
+    const SHAPE: Shape;
+
+    fn bucket(&self) -> &str;
+
+    /// The document as JSON; `None` when the bucket has none.
+    fn read(&self) -> impl Future<Output = Result<Option<Value>, DocumentError>> + Send;
+
+    /// Writes `document`, or deletes the bucket's document when `None`.
+    fn write(
+        &self,
+        document: Option<&Value>,
+    ) -> impl Future<Output = Result<(), DocumentError>> + Send;
+
+    /// Why S3 would refuse `document` for its size, if it would.
+    fn over_limit(document: &Value) -> Option<String>;
+
+    /// A failed S3 call as a [`DocumentError`], told apart by its error code.
+    fn failure<E>(&self, error: &E, writing: bool) -> DocumentError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let bucket = self.bucket().to_string();
+        if error.code() == Some("NoSuchBucket") {
+            return DocumentError::NoSuchBucket { bucket };
+        }
+        let document = Self::SHAPE.name;
+        let reason = DisplayErrorContext(error).to_string();
+        if writing {
+            DocumentError::Write {
+                document,
+                bucket,
+                reason,
+            }
+        } else {
+            DocumentError::Read {
+                document,
+                bucket,
+                reason,
+            }
+        }
+    }
+}
+
+/// Writes after which the owner's entries are still missing before giving up. Another
+/// writer replacing the whole document between our read and write is the reason to retry;
+/// one that keeps doing it is a fight this function should not keep up.
+pub const MAX_WRITE_ROUNDS: usize = 3;
+
+/// S3 bucket configuration is eventually consistent: a read right after a write may still
+/// show the old document. Before merging again, wait this long times the round.
+pub const PROPAGATION_PAUSE: Duration = Duration::from_secs(2);
+
+/// Brings `document` to hold exactly `owned` of its owner's entries, keeping everything
+/// else. Limits are checked before every write; nothing is written when they would be
+/// exceeded.
+pub async fn put_owned<D: BucketDocument>(
+    document: &D,
+    owned: &OwnedEntries,
+) -> Result<(), DocumentError> {
+    let shape = D::SHAPE;
+    let unmergeable = |reason| DocumentError::Unmergeable {
+        document: shape.name,
+        bucket: document.bucket().to_string(),
+        reason,
+    };
+    let mut current = document.read().await?;
+    for round in 1..=MAX_WRITE_ROUNDS {
+        let merged = merge(&shape, current.as_ref(), owned).map_err(unmergeable)?;
+        if merged == current {
+            return Ok(());
+        }
+        if let Some(reason) = merged.as_ref().and_then(D::over_limit) {
+            return Err(DocumentError::OverLimit {
+                bucket: document.bucket().to_string(),
+                reason,
+            });
+        }
+        document.write(merged.as_ref()).await?;
+        current = document.read().await?;
+        if owned.in_place(&shape, current.as_ref()) {
+            return Ok(());
+        }
+        tracing::warn!(
+            bucket = document.bucket(),
+            document = shape.name,
+            round,
+            "this resource's entries are missing after writing; merging again"
+        );
+        tokio::time::sleep(PROPAGATION_PAUSE * round as u32).await;
+        current = document.read().await?;
+    }
+    Err(DocumentError::NotInPlace {
+        document: shape.name,
+        bucket: document.bucket().to_string(),
+        rounds: MAX_WRITE_ROUNDS,
+    })
+}
+
+/// Removes every entry of the owner; a bucket that is gone has nothing left to remove.
+pub async fn remove_owned<D: BucketDocument>(
+    document: &D,
+    prefix: &str,
+) -> Result<(), DocumentError> {
+    match put_owned(document, &OwnedEntries::none(prefix)).await {
+        Err(DocumentError::NoSuchBucket { bucket }) => {
+            tracing::info!(bucket, "the bucket is gone; nothing to remove");
+            Ok(())
+        }
+        done => done,
+    }
+}
+
+/// The physical id of a resource owning part of one bucket document:
+/// `<bucket>/<kind>/<owner-hash>`.
+pub fn physical_id(bucket: &str, kind: &str, owner_hash: &str) -> String {
+    format!("{bucket}/{kind}/{owner_hash}")
+}
+
+/// The bucket and owner hash of a physical id [`physical_id`] made for `kind`.
+pub fn parse_physical_id<'a>(id: &'a str, kind: &str) -> Option<(&'a str, &'a str)> {
+    let (rest, hash) = id.rsplit_once('/')?;
+    let (bucket, found_kind) = rest.rsplit_once('/')?;
+    let is_hash = hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit());
+    (found_kind == kind && is_hash && bucket_name_problem(bucket).is_none())
+        .then_some((bucket, hash))
+}
+
+/// The bucket of a physical id this owner made for `kind`. Any other id (another owner's,
+/// which CloudFormation never sends for this resource) is left alone: `None`.
+pub fn owned_bucket<'a>(
+    physical_id: &'a str,
+    kind: &str,
+    invocation: &Invocation,
+) -> Option<&'a str> {
+    let (bucket, hash) = parse_physical_id(physical_id, kind)?;
+    if hash != invocation.owner().hash() {
+        tracing::warn!(
+            physical_id,
+            "the physical id names another owner; nothing to remove"
+        );
+        return None;
+    }
+    Some(bucket)
+}
+
+/// The AWS partition of a stack (`aws`, `aws-cn`, `aws-us-gov`), for ARNs in its region.
+pub fn partition_of(stack_id: &str) -> &str {
+    stack_id
+        .split(':')
+        .nth(1)
+        .filter(|p| p.starts_with("aws"))
+        .unwrap_or("aws")
+}
+
+/// Reads the required `Bucket` property.
+pub fn read_bucket(fields: &mut Fields<'_>) -> Option<String> {
+    let bucket = fields.string("Bucket");
+    let bucket = fields.required("Bucket", bucket)?;
+    match bucket_name_problem(&bucket) {
+        Some(problem) => {
+            fields.problem("Bucket", problem);
+            None
+        }
+        None => Some(bucket),
+    }
+}
+
+/// What is wrong with a bucket name, if anything. Names from before March 2018 in
+/// us-east-1 may have capitals and underscores and 255 characters, so those are allowed.
+fn bucket_name_problem(name: &str) -> Option<String> {
+    if name.starts_with("arn:") || name.starts_with("s3://") {
+        return Some(format!(
+            "must be the bucket's name, not {name:?} (e.g. my-bucket, not arn:aws:s3:::my-bucket)"
+        ));
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+    if !(3..=255).contains(&name.len()) || !name.chars().all(allowed) {
+        return Some(format!(
+            "{name:?} is not a bucket name (3-63 lowercase letters, digits, dots and hyphens)"
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const CORS: Shape = Shape {
+        name: "CORS configuration",
+        entries: "CORSRules",
+        id: "ID",
+        new_fields: &[],
+    };
+    const POLICY: Shape = Shape {
+        name: "bucket policy",
+        entries: "Statement",
+        id: "Sid",
+        new_fields: &[("Version", "2012-10-17")],
+    };
+
+    fn owned(prefix: &str, ids: &[&str]) -> OwnedEntries {
+        OwnedEntries {
+            prefix: prefix.into(),
+            entries: ids
+                .iter()
+                .map(|id| json!({"ID": id, "New": true}))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn owned_entries_take_the_place_of_the_old_ones_and_foreign_ones_stay_in_order() {
+        let current = json!({"CORSRules": [
+            {"ID": "theirs-1"}, {"ID": "mine-1"}, {"AllowedOrigins": ["*"]}, {"ID": "mine-2"}
+        ]});
+        let merged = merge(&CORS, Some(&current), &owned("mine-", &["mine-1"])).unwrap();
+        assert_eq!(
+            merged,
+            Some(json!({"CORSRules": [
+                {"ID": "theirs-1"}, {"ID": "mine-1", "New": true}, {"AllowedOrigins": ["*"]}
+            ]}))
+        );
+    }
+
+    #[test]
+    fn new_entries_go_last_so_the_buckets_own_rules_keep_precedence() {
+        let current = json!({"CORSRules": [{"ID": "a"}, {"ID": "b"}]});
+        let merged = merge(
+            &CORS,
+            Some(&current),
+            &owned("mine-", &["mine-1", "mine-2"]),
+        );
+        let ids: Vec<_> = merged.unwrap().unwrap()["CORSRules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["ID"].clone())
+            .collect();
+        assert_eq!(
+            ids,
+            [json!("a"), json!("b"), json!("mine-1"), json!("mine-2")]
+        );
+    }
+
+    #[test]
+    fn top_level_fields_and_foreign_statements_survive_and_removing_all_ours_restores_them() {
+        let original = json!({"Version": "2008-10-17", "Id": "Theirs", "Statement": [
+            {"Sid": "Keep", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+             "Resource": "arn:aws:s3:::b/*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+        ]});
+        let ours = OwnedEntries {
+            prefix: "VAabc".into(),
+            entries: vec![json!({"Sid": "VAabcOne", "Effect": "Allow"})],
+        };
+        let merged = merge(&POLICY, Some(&original), &ours).unwrap().unwrap();
+        assert_eq!(merged["Version"], "2008-10-17");
+        assert_eq!(merged["Id"], "Theirs");
+        assert_eq!(merged["Statement"].as_array().unwrap().len(), 2);
+        let restored = merge(&POLICY, Some(&merged), &OwnedEntries::none("VAabc")).unwrap();
+        assert_eq!(restored, Some(original));
+    }
+
+    #[test]
+    fn a_document_with_nothing_left_is_deleted_and_one_made_from_nothing_gets_a_version() {
+        let made = merge(
+            &POLICY,
+            None,
+            &OwnedEntries {
+                prefix: "VAx".into(),
+                entries: vec![json!({"Sid": "VAx1"})],
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            made,
+            Some(json!({"Version": "2012-10-17", "Statement": [{"Sid": "VAx1"}]}))
+        );
+        assert_eq!(
+            merge(&POLICY, made.as_ref(), &OwnedEntries::none("VAx")),
+            Ok(None)
+        );
+        assert_eq!(merge(&POLICY, None, &OwnedEntries::none("VAx")), Ok(None));
+    }
+
+    #[test]
+    fn a_single_statement_object_is_left_as_it_is_when_nothing_of_ours_changes() {
+        let current = json!({"Version": "2012-10-17", "Statement": {"Sid": "Only"}});
+        let merged = merge(&POLICY, Some(&current), &OwnedEntries::none("VAx")).unwrap();
+        assert_eq!(merged, Some(current.clone()));
+        let with_ours = merge(
+            &POLICY,
+            Some(&current),
+            &OwnedEntries {
+                prefix: "VAx".into(),
+                entries: vec![json!({"Sid": "VAx1"})],
+            },
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            with_ours["Statement"],
+            json!([{"Sid": "Only"}, {"Sid": "VAx1"}])
+        );
+    }
+
+    #[test]
+    fn another_owners_entries_are_foreign() {
+        let current = json!({"CORSRules": [{"ID": "va-aaaa-1"}, {"ID": "va-bbbb-1"}]});
+        let merged = merge(&CORS, Some(&current), &OwnedEntries::none("va-aaaa-")).unwrap();
+        assert_eq!(merged, Some(json!({"CORSRules": [{"ID": "va-bbbb-1"}]})));
+    }
+
+    #[test]
+    fn a_document_of_an_unexpected_shape_is_not_touched() {
+        let odd = json!({"Statement": "everything"});
+        assert!(merge(&POLICY, Some(&odd), &owned("VA", &[])).is_err());
+        assert!(merge(&POLICY, Some(&json!([1])), &owned("VA", &[])).is_err());
+    }
+
+    #[test]
+    fn in_place_compares_ids_only() {
+        let wanted = owned("mine-", &["mine-1", "mine-2"]);
+        let rewritten = json!({"CORSRules": [{"ID": "mine-2"}, {"ID": "x"}, {"ID": "mine-1"}]});
+        assert!(wanted.in_place(&CORS, Some(&rewritten)));
+        let stale = json!({"CORSRules": [{"ID": "mine-1"}, {"ID": "mine-3"}]});
+        assert!(!wanted.in_place(&CORS, Some(&stale)));
+        assert!(!wanted.in_place(&CORS, None));
+        assert!(OwnedEntries::none("mine-").in_place(&CORS, None));
+    }
+
+    #[test]
+    fn physical_ids_round_trip_and_others_are_not_recognised() {
+        let id = physical_id("my-bucket", "cors", "0123456789abcdef");
+        assert_eq!(id, "my-bucket/cors/0123456789abcdef");
+        assert_eq!(
+            parse_physical_id(&id, "cors"),
+            Some(("my-bucket", "0123456789abcdef"))
+        );
+        assert_eq!(parse_physical_id(&id, "policy"), None);
+        assert_eq!(parse_physical_id("stack-Cors-1A2B3C4D5E6F", "cors"), None);
+        assert_eq!(parse_physical_id("a/b/cors/0123456789abcdef", "cors"), None);
+    }
+
+    #[test]
+    fn the_partition_comes_from_the_stack() {
+        assert_eq!(
+            partition_of("arn:aws-cn:cloudformation:cn-north-1:1:stack/s/1"),
+            "aws-cn"
+        );
+        assert_eq!(
+            partition_of("arn:aws:cloudformation:us-east-1:1:stack/s/1"),
+            "aws"
+        );
+        assert_eq!(partition_of("not an arn"), "aws");
+    }
+
+    #[test]
+    fn bucket_arns_and_urls_are_refused_with_a_hint() {
+        assert!(
+            bucket_name_problem("arn:aws:s3:::data")
+                .unwrap()
+                .contains("not arn:")
+        );
+        assert!(bucket_name_problem("s3://data").is_some());
+        assert!(bucket_name_problem("a/b").is_some());
+        assert!(bucket_name_problem("ab").is_some());
+        assert_eq!(bucket_name_problem("Legacy_Bucket.2017"), None);
+    }
+}
