@@ -220,59 +220,81 @@ pub trait BucketDocument: Sync {
     }
 }
 
-/// Writes after which the owner's entries are still missing before giving up. Another
-/// writer replacing the whole document between our read and write is the reason to retry;
-/// one that keeps doing it is a fight this function should not keep up.
-pub const MAX_WRITE_ROUNDS: usize = 3;
+/// How hard to try before giving up on getting the owner's entries in place.
+#[derive(Debug, Clone, Copy)]
+pub struct Rounds {
+    /// Writes after which the entries may still be missing. Another writer replacing the
+    /// whole document between our read and write is the reason to write again; one that
+    /// keeps doing it is a fight this function should not keep up.
+    pub max_writes: usize,
+    /// S3 bucket configuration is eventually consistent: a read right after a write may
+    /// still show the old document. Before merging again, wait this long times the round.
+    pub pause: Duration,
+}
 
-/// S3 bucket configuration is eventually consistent: a read right after a write may still
-/// show the old document. Before merging again, wait this long times the round.
-pub const PROPAGATION_PAUSE: Duration = Duration::from_secs(2);
+impl Rounds {
+    pub const S3: Rounds = Rounds {
+        max_writes: 3,
+        pause: Duration::from_secs(2),
+    };
 
-/// Brings `document` to hold exactly `owned` of its owner's entries, keeping everything
-/// else. Limits are checked before every write; nothing is written when they would be
-/// exceeded.
+    /// Brings `document` to hold exactly `owned` of its owner's entries, keeping everything
+    /// else. Limits are checked before every write; nothing is written past them.
+    pub async fn put_owned<D: BucketDocument>(
+        &self,
+        document: &D,
+        owned: &OwnedEntries,
+    ) -> Result<(), DocumentError> {
+        let shape = D::SHAPE;
+        let bucket = || document.bucket().to_string();
+        let mut current = document.read().await?;
+        for round in 1..=self.max_writes {
+            let merged = merge(&shape, current.as_ref(), owned).map_err(|reason| {
+                DocumentError::Unmergeable {
+                    document: shape.name,
+                    bucket: bucket(),
+                    reason,
+                }
+            })?;
+            if merged == current {
+                return Ok(());
+            }
+            if let Some(reason) = merged.as_ref().and_then(D::over_limit) {
+                return Err(DocumentError::OverLimit {
+                    bucket: bucket(),
+                    reason,
+                });
+            }
+            document.write(merged.as_ref()).await?;
+            current = document.read().await?;
+            if owned.in_place(&shape, current.as_ref()) {
+                return Ok(());
+            }
+            tracing::warn!(
+                bucket = document.bucket(),
+                document = shape.name,
+                round,
+                "this resource's entries are missing after writing"
+            );
+            if round < self.max_writes {
+                tokio::time::sleep(self.pause * round as u32).await;
+                current = document.read().await?;
+            }
+        }
+        Err(DocumentError::NotInPlace {
+            document: shape.name,
+            bucket: bucket(),
+            rounds: self.max_writes,
+        })
+    }
+}
+
+/// [`Rounds::put_owned`] with S3's rounds.
 pub async fn put_owned<D: BucketDocument>(
     document: &D,
     owned: &OwnedEntries,
 ) -> Result<(), DocumentError> {
-    let shape = D::SHAPE;
-    let unmergeable = |reason| DocumentError::Unmergeable {
-        document: shape.name,
-        bucket: document.bucket().to_string(),
-        reason,
-    };
-    let mut current = document.read().await?;
-    for round in 1..=MAX_WRITE_ROUNDS {
-        let merged = merge(&shape, current.as_ref(), owned).map_err(unmergeable)?;
-        if merged == current {
-            return Ok(());
-        }
-        if let Some(reason) = merged.as_ref().and_then(D::over_limit) {
-            return Err(DocumentError::OverLimit {
-                bucket: document.bucket().to_string(),
-                reason,
-            });
-        }
-        document.write(merged.as_ref()).await?;
-        current = document.read().await?;
-        if owned.in_place(&shape, current.as_ref()) {
-            return Ok(());
-        }
-        tracing::warn!(
-            bucket = document.bucket(),
-            document = shape.name,
-            round,
-            "this resource's entries are missing after writing; merging again"
-        );
-        tokio::time::sleep(PROPAGATION_PAUSE * round as u32).await;
-        current = document.read().await?;
-    }
-    Err(DocumentError::NotInPlace {
-        document: shape.name,
-        bucket: document.bucket().to_string(),
-        rounds: MAX_WRITE_ROUNDS,
-    })
+    Rounds::S3.put_owned(document, owned).await
 }
 
 /// Removes every entry of the owner; a bucket that is gone has nothing left to remove.
@@ -507,6 +529,117 @@ mod tests {
         assert!(!wanted.in_place(&CORS, Some(&stale)));
         assert!(!wanted.in_place(&CORS, None));
         assert!(OwnedEntries::none("mine-").in_place(&CORS, None));
+    }
+
+    /// A CORS configuration in memory, where another writer may replace the whole
+    /// document with its own version right after each of our first `clobbered` writes.
+    struct Contested {
+        stored: std::sync::Mutex<Option<Value>>,
+        theirs: Option<Value>,
+        clobbered: usize,
+        writes: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Contested {
+        fn new(theirs: Value, clobbered: usize) -> Self {
+            Contested {
+                stored: std::sync::Mutex::new(Some(theirs.clone())),
+                theirs: Some(theirs),
+                clobbered,
+                writes: Default::default(),
+            }
+        }
+
+        fn stored(&self) -> Option<Value> {
+            self.stored.lock().expect("not poisoned").clone()
+        }
+
+        fn writes(&self) -> usize {
+            self.writes.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
+    impl BucketDocument for Contested {
+        const SHAPE: Shape = CORS;
+
+        fn bucket(&self) -> &str {
+            "contested"
+        }
+
+        async fn read(&self) -> Result<Option<Value>, DocumentError> {
+            Ok(self.stored())
+        }
+
+        async fn write(&self, document: Option<&Value>) -> Result<(), DocumentError> {
+            let n = self
+                .writes
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                + 1;
+            let now = if n <= self.clobbered {
+                self.theirs.clone()
+            } else {
+                document.cloned()
+            };
+            *self.stored.lock().expect("not poisoned") = now;
+            Ok(())
+        }
+
+        fn over_limit(document: &Value) -> Option<String> {
+            (document["CORSRules"].as_array().map_or(0, Vec::len) > 3)
+                .then(|| "more than 3 rules".to_string())
+        }
+    }
+
+    const QUICK: Rounds = Rounds {
+        max_writes: 3,
+        pause: Duration::from_millis(1),
+    };
+
+    #[tokio::test]
+    async fn entries_another_writer_replaced_are_merged_in_again() {
+        let bucket = Contested::new(json!({"CORSRules": [{"ID": "theirs"}]}), 1);
+        QUICK
+            .put_owned(&bucket, &owned("mine-", &["mine-1"]))
+            .await
+            .expect("in place on the second write");
+        assert_eq!(bucket.writes(), 2);
+        assert_eq!(
+            bucket.stored(),
+            Some(json!({"CORSRules": [{"ID": "theirs"}, {"ID": "mine-1", "New": true}]}))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_writer_that_keeps_replacing_the_document_is_given_up_on() {
+        let bucket = Contested::new(json!({"CORSRules": [{"ID": "theirs"}]}), usize::MAX);
+        let failed = QUICK.put_owned(&bucket, &owned("mine-", &["mine-1"])).await;
+        assert!(
+            matches!(failed, Err(DocumentError::NotInPlace { rounds: 3, .. })),
+            "{failed:?}"
+        );
+        assert_eq!(bucket.writes(), 3);
+    }
+
+    #[tokio::test]
+    async fn nothing_is_written_past_the_limit_or_when_nothing_changes() {
+        let theirs = json!({"CORSRules": [{"ID": "a"}, {"ID": "b"}]});
+        let bucket = Contested::new(theirs.clone(), 0);
+        let refused = QUICK
+            .put_owned(&bucket, &owned("mine-", &["mine-1", "mine-2"]))
+            .await;
+        assert!(
+            matches!(refused, Err(DocumentError::OverLimit { .. })),
+            "{refused:?}"
+        );
+        assert_eq!((bucket.writes(), bucket.stored()), (0, Some(theirs)));
+
+        let ours = owned("mine-", &["mine-1"]);
+        QUICK.put_owned(&bucket, &ours).await.expect("written");
+        QUICK
+            .put_owned(&bucket, &ours)
+            .await
+            .expect("already in place");
+        assert_eq!(bucket.writes(), 1);
     }
 
     #[test]

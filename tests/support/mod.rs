@@ -6,6 +6,8 @@
 //! fails or the run is interrupted.
 #![allow(dead_code)]
 
+pub mod buckets;
+
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
