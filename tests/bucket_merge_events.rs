@@ -7,36 +7,11 @@ mod support;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use serde_json::{Value, json};
-use support::buckets::{Lambda, cors_rule};
+use serde_json::Value;
+use support::buckets::{Lambda, cors_rule, own_policy};
 use support::{ACCOUNT, Stack, unique};
 
 const BUCKET: &str = "demo-shared-data";
-
-/// What the demo sets up before the first event: the bucket's own policy.
-fn own_policy() -> Value {
-    json!({
-        "Version": "2012-10-17",
-        "Id": "SharedDataPolicy",
-        "Statement": [
-            {
-                "Sid": "DenyInsecureTransport",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": [format!("arn:aws:s3:::{BUCKET}"), format!("arn:aws:s3:::{BUCKET}/*")],
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}}
-            },
-            {
-                "Sid": "AnalyticsRead",
-                "Effect": "Allow",
-                "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:role/analytics")},
-                "Action": "s3:GetObject",
-                "Resource": format!("arn:aws:s3:::{BUCKET}/reports/*")
-            }
-        ]
-    })
-}
 
 /// The scenario's events in order, as (file name, text with placeholders).
 fn events() -> Vec<(String, String)> {
@@ -92,7 +67,7 @@ async fn the_demo_bucket_gets_kolena_cors_and_a_fence_and_ends_exactly_as_it_beg
         .send()
         .await
         .expect("bucket created");
-    let policy = own_policy();
+    let policy = own_policy(BUCKET);
     let cors = vec![
         cors_rule(Some("website"), "https://www.example.com", &["GET", "HEAD"]),
         cors_rule(None, "*", &["PUT"]),

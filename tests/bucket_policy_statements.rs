@@ -5,43 +5,14 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::buckets::{Lambda, reason};
-use support::{ACCOUNT, Stack};
+use support::Stack;
+use support::buckets::{Lambda, own_policy, reason, role};
 use vendor_access::cfn::OwnerId;
 
 const STATEMENTS: &str = "Custom::BucketPolicyStatements";
 
 fn sid_prefix(stack: &Stack, logical_id: &str) -> String {
     format!("VA{}", OwnerId::new(&stack.stack_id, logical_id).hash())
-}
-
-fn role(name: &str) -> String {
-    format!("arn:aws:iam::{ACCOUNT}:role/{name}")
-}
-
-/// A policy as a bucket owner writes it: its own Id, TLS enforced, one reader.
-fn own_policy(bucket: &str) -> Value {
-    json!({
-        "Version": "2012-10-17",
-        "Id": "CustomerPolicy",
-        "Statement": [
-            {
-                "Sid": "DenyInsecureTransport",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")],
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}}
-            },
-            {
-                "Sid": "AnalyticsRead",
-                "Effect": "Allow",
-                "Principal": {"AWS": role("analytics")},
-                "Action": ["s3:GetObject"],
-                "Resource": format!("arn:aws:s3:::{bucket}/reports/*")
-            }
-        ]
-    })
 }
 
 /// The policy without the statements whose Sid starts with `prefix`.

@@ -10,17 +10,14 @@ use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
 use serde_json::{Map, Value, json};
 
-use super::bucket_document::{
-    self, BucketDocument, DocumentError, OwnedEntries, Shape, parse_physical_id, physical_id,
-    put_owned, remove_owned,
-};
-use crate::cfn::{Failure, Invocation, Outcome, Resource};
+use super::bucket_document::{BucketDocument, DocumentError, OwnedEntries, Shape};
+use super::bucket_part::{self, BucketPart, MergedIntoBucket};
+use crate::cfn::Invocation;
 use crate::properties::{Fields, FromProperties, InvalidProperties, Problems};
 
 /// S3 refuses a CORS configuration with more rules than this.
 pub const MAX_RULES: usize = 100;
 
-const KIND: &str = "cors";
 const METHODS: [&str; 5] = ["GET", "PUT", "POST", "DELETE", "HEAD"];
 
 /// The CORS rules of one bucket, owned by one resource.
@@ -29,80 +26,36 @@ pub struct BucketCors {
 }
 
 impl BucketCors {
-    pub fn new(s3: aws_sdk_s3::Client) -> Self {
-        BucketCors { s3 }
-    }
-
-    async fn apply(
-        &self,
-        invocation: &Invocation,
-        properties: BucketCorsProperties,
-    ) -> Result<Outcome, Failure> {
-        let hash = invocation.owner().hash();
-        let owned = properties.owned(&hash);
-        let configuration = CorsOf {
-            s3: &self.s3,
-            bucket: &properties.bucket,
-        };
-        put_owned(&configuration, &owned)
-            .await
-            .map_err(Failure::resource)?;
-        let ids = owned.ids(&CorsOf::SHAPE);
-        tracing::info!(bucket = %properties.bucket, rule_ids = ?ids, "CORS rules in place");
-        Ok(Outcome::new(physical_id(&properties.bucket, KIND, &hash))
-            .with("RuleIds", ids.join(",")))
+    pub fn new(s3: aws_sdk_s3::Client) -> MergedIntoBucket<Self> {
+        MergedIntoBucket(BucketCors { s3 })
     }
 }
 
-impl Resource for BucketCors {
-    const TYPE: &'static str = "Custom::BucketCors";
+impl BucketPart for BucketCors {
+    const RESOURCE_TYPE: &'static str = "Custom::BucketCors";
+    const KIND: &'static str = "cors";
+    const IDS_OUTPUT: &'static str = "RuleIds";
     type Properties = BucketCorsProperties;
+    type Document<'a> = CorsOf<'a>;
 
-    fn recognizes(&self, physical_id: &str) -> bool {
-        parse_physical_id(physical_id, KIND).is_some()
+    fn bucket(properties: &BucketCorsProperties) -> &str {
+        &properties.bucket
     }
 
-    async fn create(
-        &self,
-        invocation: &Invocation,
-        properties: BucketCorsProperties,
-    ) -> Result<Outcome, Failure> {
-        self.apply(invocation, properties).await
+    fn id_prefix(owner_hash: &str) -> String {
+        format!("vendor-access-{owner_hash}-")
     }
 
-    /// The same merge as a create; a changed `Bucket` gives a new physical id, so
-    /// CloudFormation then deletes the rules from the old bucket.
-    async fn update(
-        &self,
-        invocation: &Invocation,
-        _physical_id: &str,
-        properties: BucketCorsProperties,
-        _old: Option<BucketCorsProperties>,
-    ) -> Result<Outcome, Failure> {
-        self.apply(invocation, properties).await
+    fn owned(properties: &BucketCorsProperties, invocation: &Invocation) -> OwnedEntries {
+        properties.owned(&Self::id_prefix(&invocation.owner().hash()))
     }
 
-    async fn delete(
-        &self,
-        invocation: &Invocation,
-        physical_id: &str,
-        _properties: Option<BucketCorsProperties>,
-    ) -> Result<(), Failure> {
-        let Some(bucket) = bucket_document::owned_bucket(physical_id, KIND, invocation) else {
-            return Ok(());
-        };
-        let configuration = CorsOf {
+    fn document<'a>(&'a self, bucket: &'a str, _invocation: &'a Invocation) -> CorsOf<'a> {
+        CorsOf {
             s3: &self.s3,
             bucket,
-        };
-        remove_owned(&configuration, &rule_id_prefix(&invocation.owner().hash()))
-            .await
-            .map_err(Failure::resource)
+        }
     }
-}
-
-fn rule_id_prefix(owner_hash: &str) -> String {
-    format!("vendor-access-{owner_hash}-")
 }
 
 /// What `Custom::BucketCors` is asked for.
@@ -114,15 +67,18 @@ pub struct BucketCorsProperties {
 }
 
 impl BucketCorsProperties {
-    fn owned(&self, owner_hash: &str) -> OwnedEntries {
-        let prefix = rule_id_prefix(owner_hash);
+    /// The rules, each with the id `<prefix><n>`, counted from 1.
+    fn owned(&self, prefix: &str) -> OwnedEntries {
         let entries = self
             .rules
             .iter()
             .enumerate()
             .map(|(i, rule)| rule.to_json(&format!("{prefix}{}", i + 1)))
             .collect();
-        OwnedEntries { prefix, entries }
+        OwnedEntries {
+            prefix: prefix.to_string(),
+            entries,
+        }
     }
 }
 
@@ -130,7 +86,7 @@ impl FromProperties for BucketCorsProperties {
     fn from_properties(properties: &Map<String, Value>) -> Result<Self, InvalidProperties> {
         let problems = Problems::new();
         let mut fields = Fields::root(properties, &problems);
-        let bucket = bucket_document::read_bucket(&mut fields);
+        let bucket = bucket_part::read_bucket(&mut fields);
         let has_vendor = fields.has("Vendor");
         let preset = fields.choice::<Preset>("Vendor", &["kolena"]);
         let mut rules: Vec<Rule> = preset.map(Preset::rules).unwrap_or_default();
@@ -214,18 +170,11 @@ impl Rule {
         let expose_headers = fields.string_list("ExposeHeaders").unwrap_or_default();
         let max_age = fields.integer("MaxAgeSeconds");
 
-        let check_each = |name: &str, items: &[String], problem: fn(&str) -> Option<String>| {
-            for (i, item) in items.iter().enumerate() {
-                if let Some(message) = problem(item) {
-                    fields.problem(&format!("{name}[{i}]"), message);
-                }
-            }
-        };
         if let Some(origins) = &origins {
             if origins.is_empty() {
                 fields.problem("AllowedOrigins", "must list at least one origin");
             }
-            check_each("AllowedOrigins", origins, origin_problem);
+            fields.check_items("AllowedOrigins", origins, origin_problem);
         }
         let methods: Option<Vec<String>> = methods.map(|methods| {
             if methods.is_empty() {
@@ -234,18 +183,18 @@ impl Rule {
             methods.iter().map(|m| m.to_ascii_uppercase()).collect()
         });
         if let Some(methods) = &methods {
-            check_each("AllowedMethods", methods, |method| {
+            fields.check_items("AllowedMethods", methods, |method| {
                 (!METHODS.contains(&method))
                     .then(|| format!("must be one of {}, got {method:?}", METHODS.join(", ")))
             });
         }
-        check_each("AllowedHeaders", &allowed_headers, |header| {
+        fields.check_items("AllowedHeaders", &allowed_headers, |header| {
             header_problem(header).or_else(|| {
                 (header.matches('*').count() > 1)
                     .then(|| "may contain at most one * wildcard".to_string())
             })
         });
-        check_each("ExposeHeaders", &expose_headers, header_problem);
+        fields.check_items("ExposeHeaders", &expose_headers, header_problem);
         let max_age_seconds = max_age.and_then(|seconds| {
             let fits = i32::try_from(seconds).ok().filter(|s| *s >= 0);
             if fits.is_none() {
@@ -320,8 +269,8 @@ fn header_problem(header: &str) -> Option<String> {
         .then(|| format!("{header:?} is not a header name"))
 }
 
-/// One bucket's CORS configuration, as the document [`put_owned`] merges into.
-struct CorsOf<'a> {
+/// One bucket's CORS configuration, as a document to merge into.
+pub struct CorsOf<'a> {
     s3: &'a aws_sdk_s3::Client,
     bucket: &'a str,
 }
@@ -466,21 +415,14 @@ fn rule_from_json(rule: &Value) -> Result<CorsRule, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::properties::testing;
 
     fn read(properties: Value) -> Result<BucketCorsProperties, InvalidProperties> {
-        let Value::Object(map) = properties else {
-            panic!("test properties must be an object")
-        };
-        BucketCorsProperties::from_properties(&map)
+        testing::read(properties)
     }
 
     fn problems(properties: Value) -> Vec<String> {
-        read(properties)
-            .expect_err("invalid")
-            .problems()
-            .iter()
-            .map(ToString::to_string)
-            .collect()
+        testing::problems::<BucketCorsProperties>(properties)
     }
 
     #[test]
@@ -491,7 +433,7 @@ mod tests {
                        "MaxAgeSeconds": "3000"}]
         }))
         .expect("valid");
-        let owned = properties.owned("0123456789abcdef");
+        let owned = properties.owned("vendor-access-0123456789abcdef-");
         assert_eq!(
             owned.entries,
             [

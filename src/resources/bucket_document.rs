@@ -12,9 +12,6 @@ use std::time::Duration;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
 use serde_json::{Map, Value};
 
-use crate::cfn::Invocation;
-use crate::properties::Fields;
-
 /// How one kind of document holds its entries.
 #[derive(Debug, Clone, Copy)]
 pub struct Shape {
@@ -311,78 +308,6 @@ pub async fn remove_owned<D: BucketDocument>(
     }
 }
 
-/// The physical id of a resource owning part of one bucket document:
-/// `<bucket>/<kind>/<owner-hash>`.
-pub fn physical_id(bucket: &str, kind: &str, owner_hash: &str) -> String {
-    format!("{bucket}/{kind}/{owner_hash}")
-}
-
-/// The bucket and owner hash of a physical id [`physical_id`] made for `kind`.
-pub fn parse_physical_id<'a>(id: &'a str, kind: &str) -> Option<(&'a str, &'a str)> {
-    let (rest, hash) = id.rsplit_once('/')?;
-    let (bucket, found_kind) = rest.rsplit_once('/')?;
-    let is_hash = hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit());
-    (found_kind == kind && is_hash && bucket_name_problem(bucket).is_none())
-        .then_some((bucket, hash))
-}
-
-/// The bucket of a physical id this owner made for `kind`. Any other id (another owner's,
-/// which CloudFormation never sends for this resource) is left alone: `None`.
-pub fn owned_bucket<'a>(
-    physical_id: &'a str,
-    kind: &str,
-    invocation: &Invocation,
-) -> Option<&'a str> {
-    let (bucket, hash) = parse_physical_id(physical_id, kind)?;
-    if hash != invocation.owner().hash() {
-        tracing::warn!(
-            physical_id,
-            "the physical id names another owner; nothing to remove"
-        );
-        return None;
-    }
-    Some(bucket)
-}
-
-/// The AWS partition of a stack (`aws`, `aws-cn`, `aws-us-gov`), for ARNs in its region.
-pub fn partition_of(stack_id: &str) -> &str {
-    stack_id
-        .split(':')
-        .nth(1)
-        .filter(|p| p.starts_with("aws"))
-        .unwrap_or("aws")
-}
-
-/// Reads the required `Bucket` property.
-pub fn read_bucket(fields: &mut Fields<'_>) -> Option<String> {
-    let bucket = fields.string("Bucket");
-    let bucket = fields.required("Bucket", bucket)?;
-    match bucket_name_problem(&bucket) {
-        Some(problem) => {
-            fields.problem("Bucket", problem);
-            None
-        }
-        None => Some(bucket),
-    }
-}
-
-/// What is wrong with a bucket name, if anything. Names from before March 2018 in
-/// us-east-1 may have capitals and underscores and 255 characters, so those are allowed.
-fn bucket_name_problem(name: &str) -> Option<String> {
-    if name.starts_with("arn:") || name.starts_with("s3://") {
-        return Some(format!(
-            "must be the bucket's name, not {name:?} (e.g. my-bucket, not arn:aws:s3:::my-bucket)"
-        ));
-    }
-    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
-    if !(3..=255).contains(&name.len()) || !name.chars().all(allowed) {
-        return Some(format!(
-            "{name:?} is not a bucket name (3-63 lowercase letters, digits, dots and hyphens)"
-        ));
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -640,44 +565,5 @@ mod tests {
             .await
             .expect("already in place");
         assert_eq!(bucket.writes(), 1);
-    }
-
-    #[test]
-    fn physical_ids_round_trip_and_others_are_not_recognised() {
-        let id = physical_id("my-bucket", "cors", "0123456789abcdef");
-        assert_eq!(id, "my-bucket/cors/0123456789abcdef");
-        assert_eq!(
-            parse_physical_id(&id, "cors"),
-            Some(("my-bucket", "0123456789abcdef"))
-        );
-        assert_eq!(parse_physical_id(&id, "policy"), None);
-        assert_eq!(parse_physical_id("stack-Cors-1A2B3C4D5E6F", "cors"), None);
-        assert_eq!(parse_physical_id("a/b/cors/0123456789abcdef", "cors"), None);
-    }
-
-    #[test]
-    fn the_partition_comes_from_the_stack() {
-        assert_eq!(
-            partition_of("arn:aws-cn:cloudformation:cn-north-1:1:stack/s/1"),
-            "aws-cn"
-        );
-        assert_eq!(
-            partition_of("arn:aws:cloudformation:us-east-1:1:stack/s/1"),
-            "aws"
-        );
-        assert_eq!(partition_of("not an arn"), "aws");
-    }
-
-    #[test]
-    fn bucket_arns_and_urls_are_refused_with_a_hint() {
-        assert!(
-            bucket_name_problem("arn:aws:s3:::data")
-                .unwrap()
-                .contains("not arn:")
-        );
-        assert!(bucket_name_problem("s3://data").is_some());
-        assert!(bucket_name_problem("a/b").is_some());
-        assert!(bucket_name_problem("ab").is_some());
-        assert_eq!(bucket_name_problem("Legacy_Bucket.2017"), None);
     }
 }

@@ -7,19 +7,16 @@
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
 use serde_json::{Map, Value, json};
 
-use super::bucket_document::{
-    self, BucketDocument, DocumentError, OwnedEntries, Shape, parse_physical_id, partition_of,
-    physical_id, put_owned, remove_owned,
-};
+use super::bucket_document::{BucketDocument, DocumentError, OwnedEntries, Shape};
+use super::bucket_part::{self, BucketPart, MergedIntoBucket, partition_of};
 use super::network_fence::{NetworkFence, OBJECTS_SID};
 use super::propagation::Backoff;
-use crate::cfn::{Failure, Invocation, Outcome, Resource};
+use crate::cfn::Invocation;
 use crate::properties::{Fields, FromProperties, InvalidProperties, Problems};
 
 /// S3 refuses a bucket policy larger than this (20 KB).
 pub const MAX_POLICY_BYTES: usize = 20 * 1024;
 
-const KIND: &str = "policy";
 const POLICY_VERSION: &str = "2012-10-17";
 const PRINCIPAL_TYPES: [&str; 4] = ["AWS", "Service", "Federated", "CanonicalUser"];
 
@@ -53,83 +50,42 @@ pub struct BucketPolicyStatements {
 }
 
 impl BucketPolicyStatements {
-    pub fn new(s3: aws_sdk_s3::Client) -> Self {
-        BucketPolicyStatements { s3 }
-    }
-
-    async fn apply(
-        &self,
-        invocation: &Invocation,
-        properties: BucketPolicyStatementsProperties,
-    ) -> Result<Outcome, Failure> {
-        let hash = invocation.owner().hash();
-        let partition = partition_of(&invocation.request.reply_to.stack_id);
-        let owned = properties.owned(&sid_prefix(&hash), partition);
-        let policy = PolicyOf {
-            s3: &self.s3,
-            bucket: &properties.bucket,
-            invocation,
-        };
-        put_owned(&policy, &owned)
-            .await
-            .map_err(Failure::resource)?;
-        let sids = owned.ids(&PolicyOf::SHAPE);
-        tracing::info!(bucket = %properties.bucket, sids = ?sids, "policy statements in place");
-        Ok(Outcome::new(physical_id(&properties.bucket, KIND, &hash)).with("Sids", sids.join(",")))
+    pub fn new(s3: aws_sdk_s3::Client) -> MergedIntoBucket<Self> {
+        MergedIntoBucket(BucketPolicyStatements { s3 })
     }
 }
 
-impl Resource for BucketPolicyStatements {
-    const TYPE: &'static str = "Custom::BucketPolicyStatements";
+impl BucketPart for BucketPolicyStatements {
+    const RESOURCE_TYPE: &'static str = "Custom::BucketPolicyStatements";
+    const KIND: &'static str = "policy";
+    const IDS_OUTPUT: &'static str = "Sids";
     type Properties = BucketPolicyStatementsProperties;
+    type Document<'a> = PolicyOf<'a>;
 
-    fn recognizes(&self, physical_id: &str) -> bool {
-        parse_physical_id(physical_id, KIND).is_some()
+    fn bucket(properties: &BucketPolicyStatementsProperties) -> &str {
+        &properties.bucket
     }
 
-    async fn create(
-        &self,
-        invocation: &Invocation,
-        properties: BucketPolicyStatementsProperties,
-    ) -> Result<Outcome, Failure> {
-        self.apply(invocation, properties).await
+    /// Bucket-policy Sids this project writes are letters and digits only, like IAM's.
+    fn id_prefix(owner_hash: &str) -> String {
+        format!("VA{owner_hash}")
     }
 
-    /// The same merge as a create; a changed `Bucket` gives a new physical id, so
-    /// CloudFormation then deletes the statements from the old bucket.
-    async fn update(
-        &self,
+    fn owned(
+        properties: &BucketPolicyStatementsProperties,
         invocation: &Invocation,
-        _physical_id: &str,
-        properties: BucketPolicyStatementsProperties,
-        _old: Option<BucketPolicyStatementsProperties>,
-    ) -> Result<Outcome, Failure> {
-        self.apply(invocation, properties).await
+    ) -> OwnedEntries {
+        let prefix = Self::id_prefix(&invocation.owner().hash());
+        properties.owned(&prefix, partition_of(&invocation.request.reply_to.stack_id))
     }
 
-    async fn delete(
-        &self,
-        invocation: &Invocation,
-        physical_id: &str,
-        _properties: Option<BucketPolicyStatementsProperties>,
-    ) -> Result<(), Failure> {
-        let Some(bucket) = bucket_document::owned_bucket(physical_id, KIND, invocation) else {
-            return Ok(());
-        };
-        let policy = PolicyOf {
+    fn document<'a>(&'a self, bucket: &'a str, invocation: &'a Invocation) -> PolicyOf<'a> {
+        PolicyOf {
             s3: &self.s3,
             bucket,
             invocation,
-        };
-        remove_owned(&policy, &sid_prefix(&invocation.owner().hash()))
-            .await
-            .map_err(Failure::resource)
+        }
     }
-}
-
-/// Bucket-policy Sids this project writes are letters and digits only, like IAM's.
-fn sid_prefix(owner_hash: &str) -> String {
-    format!("VA{owner_hash}")
 }
 
 /// What `Custom::BucketPolicyStatements` is asked for.
@@ -189,7 +145,7 @@ impl FromProperties for BucketPolicyStatementsProperties {
     fn from_properties(properties: &Map<String, Value>) -> Result<Self, InvalidProperties> {
         let problems = Problems::new();
         let mut fields = Fields::root(properties, &problems);
-        let bucket = bucket_document::read_bucket(&mut fields);
+        let bucket = bucket_part::read_bucket(&mut fields);
         let mut index = 0;
         let statements = fields.object_list("Statements", |statement| {
             index += 1;
@@ -265,7 +221,7 @@ fn check_whole(properties: &BucketPolicyStatementsProperties, problems: &Problem
             }
         }
     }
-    let alone = properties.owned(&sid_prefix(&"0".repeat(16)), "aws");
+    let alone = properties.owned(&BucketPolicyStatements::id_prefix(&"0".repeat(16)), "aws");
     let policy = json!({"Version": POLICY_VERSION, "Statement": alone.entries});
     let size = policy.to_string().len();
     if size > MAX_POLICY_BYTES {
@@ -471,8 +427,8 @@ fn condition_problem(condition: &Value) -> Option<String> {
     (!well_formed).then(|| shape.into())
 }
 
-/// One bucket's policy, as the document [`put_owned`] merges into.
-struct PolicyOf<'a> {
+/// One bucket's policy, as a document to merge into.
+pub struct PolicyOf<'a> {
     s3: &'a aws_sdk_s3::Client,
     bucket: &'a str,
     invocation: &'a Invocation,
@@ -582,21 +538,14 @@ impl BucketDocument for PolicyOf<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::properties::testing;
 
     fn read(properties: Value) -> Result<BucketPolicyStatementsProperties, InvalidProperties> {
-        let Value::Object(map) = properties else {
-            panic!("test properties must be an object")
-        };
-        BucketPolicyStatementsProperties::from_properties(&map)
+        testing::read(properties)
     }
 
     fn problems(properties: Value) -> Vec<String> {
-        read(properties)
-            .expect_err("invalid")
-            .problems()
-            .iter()
-            .map(ToString::to_string)
-            .collect()
+        testing::problems::<BucketPolicyStatementsProperties>(properties)
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 pub mod bucket_cors;
 pub mod bucket_document;
+pub mod bucket_part;
 pub mod bucket_policy_statements;
 pub mod network_fence;
 pub mod propagation;

@@ -155,11 +155,7 @@ fn checked_list(
     problem: impl Fn(&str) -> Option<String>,
 ) -> Vec<String> {
     let items = fields.string_list(name).unwrap_or_default();
-    for (i, item) in items.iter().enumerate() {
-        if let Some(message) = problem(item) {
-            fields.problem(&format!("{name}[{i}]"), message);
-        }
-    }
+    fields.check_items(name, &items, problem);
     items
 }
 

@@ -72,43 +72,36 @@ mod tests {
         window: Duration::from_secs(5),
     };
 
-    #[tokio::test]
-    async fn a_transient_error_is_retried_until_the_call_succeeds() {
+    /// Retries over `answers`, one per attempt (the last one repeats); the result and the
+    /// number of attempts.
+    async fn retry_over(
+        answers: &[Result<u32, &'static str>],
+    ) -> (Result<u32, &'static str>, usize) {
         let calls = Cell::new(0);
-        let result: Result<u32, &str> = QUICK
+        let result = QUICK
             .retry(
                 Instant::now() + Duration::from_secs(5),
                 |e| *e == "unpropagated",
                 || {
+                    let answer = answers[calls.get().min(answers.len() - 1)];
                     calls.set(calls.get() + 1);
-                    let outcome = if calls.get() < 3 {
-                        Err("unpropagated")
-                    } else {
-                        Ok(7)
-                    };
-                    async move { outcome }
+                    async move { answer }
                 },
             )
             .await;
-        assert_eq!(result, Ok(7));
-        assert_eq!(calls.get(), 3);
+        (result, calls.get())
+    }
+
+    #[tokio::test]
+    async fn a_transient_error_is_retried_until_the_call_succeeds() {
+        let answers = [Err("unpropagated"), Err("unpropagated"), Ok(7)];
+        assert_eq!(retry_over(&answers).await, (Ok(7), 3));
     }
 
     #[tokio::test]
     async fn any_other_error_ends_at_once() {
-        let calls = Cell::new(0);
-        let result: Result<u32, &str> = QUICK
-            .retry(
-                Instant::now() + Duration::from_secs(5),
-                |e| *e == "unpropagated",
-                || {
-                    calls.set(calls.get() + 1);
-                    async { Err("denied") }
-                },
-            )
-            .await;
-        assert_eq!(result, Err("denied"));
-        assert_eq!(calls.get(), 1);
+        let answers = [Err("unpropagated"), Err("denied"), Ok(7)];
+        assert_eq!(retry_over(&answers).await, (Err("denied"), 2));
     }
 
     #[tokio::test]

@@ -3,12 +3,12 @@
 
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
-use serde_json::Value;
+use serde_json::{Value, json};
 use vendor_access::cfn::Dispatcher;
 use vendor_access::resources::{Settings, registry};
 use wiremock::MockServer;
 
-use super::{catcher, clients, deadline_in, dispatcher, response_url, unique};
+use super::{ACCOUNT, catcher, clients, deadline_in, dispatcher, response_url, unique};
 
 /// The deployed function with every registered type, and a ResponseURL catcher.
 pub struct Lambda {
@@ -124,4 +124,33 @@ pub fn cors_rule(id: Option<&str>, origin: &str, methods: &[&str]) -> CorsRule {
 
 pub fn reason(response: &Value) -> &str {
     response["Reason"].as_str().unwrap_or_default()
+}
+
+pub fn role(name: &str) -> String {
+    format!("arn:aws:iam::{ACCOUNT}:role/{name}")
+}
+
+/// A policy as a bucket owner writes it: its own Id, TLS enforced, one reader.
+pub fn own_policy(bucket: &str) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Id": "CustomerPolicy",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}}
+            },
+            {
+                "Sid": "AnalyticsRead",
+                "Effect": "Allow",
+                "Principal": {"AWS": role("analytics")},
+                "Action": ["s3:GetObject"],
+                "Resource": format!("arn:aws:s3:::{bucket}/reports/*")
+            }
+        ]
+    })
 }
