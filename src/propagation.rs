@@ -37,7 +37,8 @@ pub fn is_unpropagated_principal(error: &impl ProvideErrorMetadata) -> bool {
     let code = error.code().unwrap_or_default();
     let message = error.message().unwrap_or_default().to_ascii_lowercase();
     match code {
-        "MalformedPolicyDocument" | "MalformedPolicyDocumentException" => {
+        // IAM's and KMS's names for it, and S3's for a bucket policy.
+        "MalformedPolicyDocument" | "MalformedPolicyDocumentException" | "MalformedPolicy" => {
             message.contains("principal")
         }
         // KMS refuses a grantee it cannot resolve yet.

@@ -266,6 +266,21 @@ impl<'a> Fields<'a> {
         read_object(value, self.path_of(name), self.problems, &mut read)
     }
 
+    /// Records a problem at `Name[i]` for each item of a list field that `problem` finds
+    /// fault with.
+    pub fn check_items(
+        &self,
+        name: &str,
+        items: &[String],
+        problem: impl Fn(&str) -> Option<String>,
+    ) {
+        for (i, item) in items.iter().enumerate() {
+            if let Some(message) = problem(item) {
+                self.problem(&format!("{name}[{i}]"), message);
+            }
+        }
+    }
+
     /// Rejects every field nobody asked for, naming the closest known one.
     pub fn finish(self) {
         for name in self.object.keys() {
@@ -332,6 +347,30 @@ fn closest<'k>(name: &str, known: &[&'k str]) -> Option<&'k str> {
         .filter(|(score, _)| *score >= 0.7)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, k)| k)
+}
+
+/// Reading properties in unit tests of resource types.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// `properties` (a JSON object) read as `P`.
+    pub fn read<P: FromProperties>(properties: Value) -> Result<P, InvalidProperties> {
+        let Value::Object(map) = properties else {
+            panic!("test properties must be a JSON object")
+        };
+        P::from_properties(&map)
+    }
+
+    /// Every problem found in `properties`, as the reason shows it.
+    pub fn problems<P: FromProperties + fmt::Debug>(properties: Value) -> Vec<String> {
+        read::<P>(properties)
+            .expect_err("invalid properties")
+            .problems()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
 }
 
 #[cfg(test)]

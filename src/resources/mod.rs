@@ -1,5 +1,10 @@
 //! The resource types this function serves, one module each.
 
+pub mod bucket_cors;
+pub mod bucket_document;
+pub mod bucket_part;
+pub mod bucket_policy_statements;
+pub mod network_fence;
 pub mod vendor_s3_access;
 pub mod vendor_s3_user;
 
@@ -36,5 +41,9 @@ pub fn registry(clients: &Clients, settings: &Settings) -> Registry {
         .with(vendor_s3_user::VendorS3User::new(
             clients.clone(),
             settings.clone(),
+        ))
+        .with(bucket_cors::BucketCors::new(clients.s3.clone()))
+        .with(bucket_policy_statements::BucketPolicyStatements::new(
+            clients.s3.clone(),
         ))
 }

@@ -6,6 +6,7 @@
 //! fails or the run is interrupted.
 #![allow(dead_code)]
 
+pub mod buckets;
 pub mod cfn;
 pub mod faults;
 pub mod logs;
