@@ -159,6 +159,12 @@ SCENARIOS: dict[str, Scenario] = {
         },
         state=lambda ctx: show_roles(ctx),
     ),
+    "30-bucket-merge": Scenario(
+        "A bucket that already has a policy and CORS rules of its own gets Kolena's CORS rule "
+        "and a network fence merged in; after the deletes it is exactly as before.",
+        setup=lambda ctx: bucket_merge_setup(ctx),
+        state=lambda ctx: bucket_merge_state(ctx),
+    ),
     "40-lightly-user": Scenario(
         "Lightly, S3 IAM user access: an IAM user with an access key, for vendors that "
         "take keys instead of assuming a role. Secret values are never printed.",
@@ -166,6 +172,54 @@ SCENARIOS: dict[str, Scenario] = {
         state=lambda ctx: (show_users(ctx), show_secrets(ctx)),
     ),
 }
+
+
+SHARED_BUCKET = "demo-shared-data"
+
+
+def bucket_merge_setup(ctx: "Context") -> dict:
+    s3 = ctx.client("s3")
+    make_bucket(ctx, SHARED_BUCKET)
+    arn = f"arn:aws:s3:::{SHARED_BUCKET}"
+    policy = {"Version": "2012-10-17", "Id": "CustomerPolicy", "Statement": [
+        {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+         "Resource": [arn, f"{arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+        {"Sid": "AnalyticsRead", "Effect": "Allow",
+         "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:role/analytics"},
+         "Action": ["s3:GetObject"], "Resource": f"{arn}/reports/*"}]}
+    rules = [
+        {"ID": "website", "AllowedOrigins": ["https://www.example.com"],
+         "AllowedMethods": ["GET", "HEAD"], "AllowedHeaders": ["Authorization"],
+         "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 3000},
+        {"AllowedOrigins": ["*"], "AllowedMethods": ["PUT"]},
+    ]
+    s3.put_bucket_policy(Bucket=SHARED_BUCKET, Policy=json.dumps(policy))
+    s3.put_bucket_cors(Bucket=SHARED_BUCKET, CORSConfiguration={"CORSRules": rules})
+    ctx.placeholders["_original"] = bucket_documents(ctx)
+    ctx.say("Before any event, the customer's own documents:")
+    show_bucket(ctx, SHARED_BUCKET)
+    return {}
+
+
+def bucket_documents(ctx: "Context") -> tuple:
+    s3 = ctx.client("s3")
+    try:
+        policy = json.loads(s3.get_bucket_policy(Bucket=SHARED_BUCKET)["Policy"])
+    except s3.exceptions.ClientError:
+        policy = None
+    try:
+        cors = s3.get_bucket_cors(Bucket=SHARED_BUCKET)["CORSRules"]
+    except s3.exceptions.ClientError:
+        cors = None
+    return policy, cors
+
+
+def bucket_merge_state(ctx: "Context") -> None:
+    show_bucket(ctx, SHARED_BUCKET)
+    policy, cors = bucket_documents(ctx)
+    original_policy, original_cors = ctx.placeholders["_original"]
+    ctx.field("Policy as before", "yes" if policy == original_policy else "no (ours merged in)")
+    ctx.field("CORS as before", "yes" if cors == original_cors else "no (ours merged in)")
 
 
 def make_bucket(ctx: "Context", name: str, key_arn: Optional[str] = None) -> str:
