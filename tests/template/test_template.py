@@ -241,6 +241,38 @@ def requires_boundary(condition, boundary):
     return False
 
 
+# Changing or deleting an existing role or user: IAM must see our owner tag on it.
+OWNER_GUARDED_ACTIONS = (
+    "iam:UpdateRole", "iam:UpdateAssumeRolePolicy", "iam:DeleteRole", "iam:DeleteRolePolicy",
+    "iam:DeleteUser", "iam:DeleteUserPolicy", "iam:CreateAccessKey", "iam:DeleteAccessKey",
+)
+OWNER_TAG_KEY = "aws:resourcetag/vendor-access:owner"
+
+
+def check_changes_require_owner_tag(template):
+    """Actions that change an existing role or user carry the owner-tag condition."""
+    problems = []
+    for where, document in execution_role_documents(template):
+        for statement in statements(document):
+            if statement.get("Effect") != "Allow":
+                continue
+            guarded = sorted(
+                action
+                for action in OWNER_GUARDED_ACTIONS
+                if any(matches_action(pattern, action) for pattern in as_list(statement.get("Action")))
+            )
+            condition = statement.get("Condition", {})
+            tagged = any(
+                key.lower() == OWNER_TAG_KEY
+                for operator, keys in condition.items()
+                if not operator.lower().endswith("ifexists")
+                for key in keys
+            )
+            if guarded and not tagged:
+                problems.append(f"{where} {label(statement)}: {guarded} without the owner-tag condition")
+    return problems
+
+
 def check_no_service_wildcards(template):
     """No policy in the template allows `*` or a whole service (`iam:*`, `s3:*`, `kms:*`...)."""
     problems = []
@@ -301,6 +333,7 @@ def check_service_token_exported(template):
 CHECKS = (
     check_iam_rights_fenced_to_path,
     check_creation_requires_boundary,
+    check_changes_require_owner_tag,
     check_no_service_wildcards,
     check_boundary_allows_only_s3_and_kms,
     check_one_invocation_at_a_time,
@@ -371,18 +404,18 @@ class TemplateIsFenced(TemplateFixture):
 class IamPathFence(TemplateFixture):
     def test_a_role_statement_widened_to_every_role(self):
         t = self.copy()
-        self.statement(t, "ManageVendorAccessRoles")["Resource"] = {
+        self.statement(t, "ReadAndTagVendorAccessRoles")["Resource"] = {
             "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*"
         }
-        self.assertReports(check_iam_rights_fenced_to_path, t, "ManageVendorAccessRoles", "role/*")
+        self.assertReports(check_iam_rights_fenced_to_path, t, "ReadAndTagVendorAccessRoles", "role/*")
 
     def test_an_iam_action_on_every_resource(self):
         t = self.copy()
-        self.statement(t, "ManageVendorAccessUsers")["Resource"] = [
-            self.statement(t, "ManageVendorAccessUsers")["Resource"],
+        self.statement(t, "ReadAndTagVendorAccessUsers")["Resource"] = [
+            self.statement(t, "ReadAndTagVendorAccessUsers")["Resource"],
             "*",
         ]
-        self.assertReports(check_iam_rights_fenced_to_path, t, "ManageVendorAccessUsers", '"*"')
+        self.assertReports(check_iam_rights_fenced_to_path, t, "ReadAndTagVendorAccessUsers", '"*"')
 
     def test_an_iam_action_slipped_into_an_s3_statement(self):
         t = self.copy()
@@ -391,14 +424,14 @@ class IamPathFence(TemplateFixture):
 
     def test_another_account(self):
         t = self.copy()
-        self.statement(t, "ManageVendorAccessRoles")["Resource"] = (
+        self.statement(t, "ReadAndTagVendorAccessRoles")["Resource"] = (
             "arn:aws:iam::*:role/vendor-access/*"
         )
-        self.assertReports(check_iam_rights_fenced_to_path, t, "ManageVendorAccessRoles")
+        self.assertReports(check_iam_rights_fenced_to_path, t, "ReadAndTagVendorAccessRoles")
 
     def test_an_allow_with_not_resource(self):
         t = self.copy()
-        statement = self.statement(t, "ManageVendorAccessRoles")
+        statement = self.statement(t, "ReadAndTagVendorAccessRoles")
         statement["NotResource"] = statement.pop("Resource")
         self.assertReports(check_iam_rights_fenced_to_path, t, "NotAction/NotResource")
 
@@ -454,13 +487,13 @@ class BoundaryCondition(TemplateFixture):
 
     def test_a_guarded_action_moved_to_an_unconditioned_statement(self):
         t = self.copy()
-        self.statement(t, "ManageVendorAccessUsers")["Action"].append("iam:PutUserPolicy")
-        self.assertReports(check_creation_requires_boundary, t, "ManageVendorAccessUsers", "iam:PutUserPolicy")
+        self.statement(t, "ReadAndTagVendorAccessUsers")["Action"].append("iam:PutUserPolicy")
+        self.assertReports(check_creation_requires_boundary, t, "ReadAndTagVendorAccessUsers", "iam:PutUserPolicy")
 
     def test_a_wildcard_covering_a_guarded_action(self):
         t = self.copy()
-        self.statement(t, "ManageVendorAccessRoles")["Action"].append("iam:Create*")
-        self.assertReports(check_creation_requires_boundary, t, "ManageVendorAccessRoles", "iam:CreateRole", "iam:CreateUser")
+        self.statement(t, "ReadAndTagVendorAccessRoles")["Action"].append("iam:Create*")
+        self.assertReports(check_creation_requires_boundary, t, "ReadAndTagVendorAccessRoles", "iam:CreateRole", "iam:CreateUser")
 
     def test_if_exists_lets_a_request_without_a_boundary_through(self):
         t = self.copy()
@@ -489,6 +522,22 @@ class BoundaryCondition(TemplateFixture):
         _, function = the_function(t)
         del function["Properties"]["Environment"]["Variables"][BOUNDARY_ENV]
         self.assertReports(check_creation_requires_boundary, t, BOUNDARY_ENV)
+
+
+class OwnerTagCondition(TemplateFixture):
+    def test_role_changes_without_the_owner_tag(self):
+        t = self.copy()
+        del self.statement(t, "ChangeOnlyOwnedVendorAccessRoles")["Condition"]
+        self.assertReports(
+            check_changes_require_owner_tag, t, "ChangeOnlyOwnedVendorAccessRoles", "iam:DeleteRole"
+        )
+
+    def test_a_key_created_through_an_unconditioned_statement(self):
+        t = self.copy()
+        self.statement(t, "ReadAndTagVendorAccessUsers")["Action"].append("iam:CreateAccessKey")
+        self.assertReports(
+            check_changes_require_owner_tag, t, "ReadAndTagVendorAccessUsers", "iam:CreateAccessKey"
+        )
 
 
 class ServiceWildcards(TemplateFixture):
