@@ -356,3 +356,11 @@ async fn invalid_user_properties_are_all_named() {
         );
     }
 }
+
+#[test]
+#[should_panic(expected = "shaped like a secret access key")]
+fn the_log_scan_catches_a_logged_secret_key() {
+    let (logs, _capture) = CapturedLogs::start();
+    tracing::info!(key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "oops");
+    logs.assert_no_secret_shapes();
+}

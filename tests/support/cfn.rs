@@ -5,6 +5,7 @@ use serde_json::Value;
 use vendor_access::cfn::{Dispatcher, Registry};
 use vendor_access::resources::{Settings, registry};
 
+use super::logs::CapturedLogs;
 use super::{Stack, catcher, clients, deadline_in, dispatcher, response_url, responses};
 
 pub struct Cfn {
@@ -46,13 +47,18 @@ impl Cfn {
 
     /// Delivers `event` (its ResponseURL replaced by a fresh catcher's) and returns the
     /// response body; fails the test unless exactly one response arrived.
+    ///
+    /// Every request's logs are scanned: no secret key, session token or ResponseURL
+    /// signature may appear in them.
     pub async fn send(&self, mut event: Value) -> Value {
         let catcher = catcher().await;
         event["ResponseURL"] = Value::String(response_url(&catcher));
+        let (logs, _capture) = CapturedLogs::current_or_start();
         self.dispatcher
             .handle(event, deadline_in(self.deadline_secs))
             .await
             .expect("a response was delivered");
+        logs.assert_no_secret_shapes();
         let mut bodies = responses(&catcher).await;
         assert_eq!(bodies.len(), 1, "exactly one response per request");
         bodies.remove(0)

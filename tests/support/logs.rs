@@ -1,5 +1,6 @@
 //! Captures what the function logs during a test, to check that no secret gets there.
 
+use std::cell::RefCell;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -21,10 +22,26 @@ impl Write for Sink {
     }
 }
 
+thread_local! {
+    /// The capture running on this thread, if a test started one.
+    static ACTIVE: RefCell<Option<CapturedLogs>> = const { RefCell::new(None) };
+}
+
+/// Ends a capture: the previous subscriber is restored when dropped.
+pub struct Capture {
+    _guard: DefaultGuard,
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        ACTIVE.with(|active| active.borrow_mut().take());
+    }
+}
+
 impl CapturedLogs {
     /// Captures every log line at DEBUG and above on this thread (a `#[tokio::test]` runs
     /// all its tasks on it) until the guard is dropped.
-    pub fn start() -> (Self, DefaultGuard) {
+    pub fn start() -> (Self, Capture) {
         let logs = CapturedLogs::default();
         let buffer = logs.0.clone();
         let subscriber = tracing_subscriber::fmt()
@@ -32,7 +49,48 @@ impl CapturedLogs {
             .with_ansi(false)
             .with_writer(move || Sink(buffer.clone()))
             .finish();
-        (logs, tracing::subscriber::set_default(subscriber))
+        let guard = tracing::subscriber::set_default(subscriber);
+        ACTIVE.with(|active| *active.borrow_mut() = Some(logs.clone()));
+        (logs, Capture { _guard: guard })
+    }
+
+    /// The capture running on this thread, or a new one with its guard.
+    pub fn current_or_start() -> (Self, Option<Capture>) {
+        match ACTIVE.with(|active| active.borrow().clone()) {
+            Some(logs) => (logs, None),
+            None => {
+                let (logs, capture) = Self::start();
+                (logs, Some(capture))
+            }
+        }
+    }
+
+    /// Fails the test if the logs hold anything shaped like a secret: an AWS secret
+    /// access key (40 characters of base64 mixing cases and digits), a session token, or
+    /// a pre-signed URL's signature.
+    pub fn assert_no_secret_shapes(&self) {
+        let text = self.text();
+        for marker in [
+            "X-Amz-Signature",
+            "X-Amz-Security-Token",
+            "x-amz-security-token",
+            super::SIGNATURE,
+        ] {
+            assert!(!text.contains(marker), "the logs hold {marker}");
+        }
+        let secret_like = text
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '/' || c == '+'))
+            .find(|token| {
+                token.len() == 40
+                    && token.chars().any(|c| c.is_ascii_uppercase())
+                    && token.chars().any(|c| c.is_ascii_lowercase())
+                    && token.chars().any(|c| c.is_ascii_digit())
+            });
+        assert!(
+            secret_like.is_none(),
+            "the logs hold something shaped like a secret access key: {}…",
+            &secret_like.unwrap_or_default()[..4.min(secret_like.unwrap_or_default().len())]
+        );
     }
 
     pub fn text(&self) -> String {
