@@ -422,3 +422,71 @@ async fn a_response_url_that_is_not_https_s3_is_refused() {
         "no work for a request that cannot be answered"
     );
 }
+
+mod response_url_faults {
+    use super::*;
+    use support::faults::{Fault, FaultProxy};
+
+    /// A catcher behind the fault proxy: the PUT is what the proxy calls "S3".
+    async fn faulty_catcher(fault: Fault) -> (MockServer, FaultProxy) {
+        let catcher = catcher().await;
+        let proxy = FaultProxy::start(&catcher.uri()).await;
+        proxy.inject("S3", fault, 1);
+        (catcher, proxy)
+    }
+
+    async fn answer_through(proxy: &FaultProxy) -> Result<(), String> {
+        let probe = Probe::new(Behaviour::Succeed);
+        let url = format!(
+            "{}/cfn-response/r?X-Amz-Signature={}",
+            proxy.endpoint,
+            support::SIGNATURE
+        );
+        let event = Stack::new().create(&url, PROBE, "P", json!({"Name": "r"}));
+        with_probe(&probe)
+            .handle(event, deadline_in(30))
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    #[tokio::test]
+    async fn a_reset_connection_is_retried() {
+        let (catcher, proxy) = faulty_catcher(Fault::Reset).await;
+        answer_through(&proxy)
+            .await
+            .expect("delivered after a reset");
+        assert_eq!(proxy.injected(), 1);
+        assert_eq!(responses(&catcher).await.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_hanging_response_url_is_retried_and_every_answer_is_the_same() {
+        // The first PUT hangs past the sender's 2 s attempt timeout, then arrives late.
+        let (catcher, proxy) = faulty_catcher(Fault::Delay(Duration::from_secs(4))).await;
+        answer_through(&proxy)
+            .await
+            .expect("delivered by the second attempt");
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let bodies = responses(&catcher).await;
+        assert_eq!(bodies.len(), 2, "the late first attempt and the retry");
+        assert_eq!(bodies[0], bodies[1], "one request, one answer");
+    }
+
+    #[tokio::test]
+    async fn a_response_url_that_never_answers_gives_up_before_the_deadline() {
+        let catcher = catcher().await;
+        let proxy = FaultProxy::start(&catcher.uri()).await;
+        proxy.break_("S3", Fault::Delay(Duration::from_secs(120)));
+        let probe = Probe::new(Behaviour::Succeed);
+        let url = format!("{}/cfn-response/r", proxy.endpoint);
+        let event = Stack::new().create(&url, PROBE, "P", json!({"Name": "s"}));
+        let deadline = deadline_in(8);
+        let result = with_probe(&probe).handle(event, deadline).await;
+        assert!(result.is_err(), "nothing could be delivered");
+        assert!(
+            Instant::now() < deadline,
+            "gave up before the Lambda deadline"
+        );
+    }
+}
