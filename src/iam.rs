@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::cfn::OwnerId;
+use crate::cfn::{Invocation, OwnerId};
 use crate::properties::Fields;
 
 /// Every role and user this function manages lives under this path; its execution role
@@ -62,6 +62,21 @@ pub fn default_name(stack_id: &str, logical_id: &str, path: &str, max: usize) ->
         .take(max - hash.len() - 1)
         .collect();
     format!("{readable}-{hash}")
+}
+
+/// The name and path a role or user of `invocation`'s resource gets: the explicit name,
+/// or [`default_name`].
+pub fn target(
+    invocation: &Invocation,
+    name: Option<&str>,
+    path: &str,
+    max: usize,
+) -> (String, String) {
+    let name = name.map(str::to_string).unwrap_or_else(|| {
+        let reply_to = &invocation.request.reply_to;
+        default_name(&reply_to.stack_id, &reply_to.logical_resource_id, path, max)
+    });
+    (name, path.to_string())
 }
 
 /// Name and path of a role or user from its ARN (`arn:aws:iam::ACCOUNT:role/PATH/NAME`).

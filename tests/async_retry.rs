@@ -6,20 +6,7 @@ mod support;
 
 use serde_json::{Value, json};
 use support::cfn::{Cfn, assert_success};
-use support::{clients, unique};
-use vendor_access::aws::Clients;
-
-async fn bucket(clients: &Clients) -> String {
-    let name = unique("retry").to_lowercase();
-    clients
-        .s3
-        .create_bucket()
-        .bucket(&name)
-        .send()
-        .await
-        .expect("bucket");
-    name
-}
+use support::{clients, new_bucket, unique};
 
 /// The same event delivered twice at once, then once more: three equal answers.
 async fn delivered_three_times(cfn: &Cfn, event: Value) -> Value {
@@ -38,7 +25,7 @@ async fn delivered_three_times(cfn: &Cfn, event: Value) -> Value {
 #[tokio::test]
 async fn a_role_event_delivered_again_makes_one_role_and_one_grant() {
     let clients = clients().await;
-    let bucket = bucket(&clients).await;
+    let bucket = new_bucket(&clients, "retry").await;
     let key = clients
         .kms
         .create_key()
@@ -86,7 +73,7 @@ async fn a_role_event_delivered_again_makes_one_role_and_one_grant() {
 #[tokio::test]
 async fn a_user_event_delivered_again_makes_one_user_one_key_and_one_secret() {
     let clients = clients().await;
-    let bucket = bucket(&clients).await;
+    let bucket = new_bucket(&clients, "retry").await;
     let cfn = Cfn::new().await;
     let name = unique("retried-user");
     let event = cfn.stack.create(
@@ -120,7 +107,7 @@ async fn a_user_event_delivered_again_makes_one_user_one_key_and_one_secret() {
 #[tokio::test]
 async fn bucket_events_delivered_again_add_one_rule_and_one_statement() {
     let clients = clients().await;
-    let bucket = bucket(&clients).await;
+    let bucket = new_bucket(&clients, "retry").await;
     let cfn = Cfn::new().await;
     let cors = cfn.stack.create(
         "",

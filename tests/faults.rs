@@ -6,10 +6,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use support::cfn::{Cfn, assert_success, reason};
 use support::faults::{Fault, FaultProxy};
-use support::{clients, clients_at, moto, unique};
+use support::{clients, clients_at, data, moto, new_bucket, unique};
 use vendor_access::aws::Clients;
 use vendor_access::resources::{Settings, registry};
 
@@ -24,25 +24,6 @@ async fn faulty() -> (Cfn, FaultProxy, Clients) {
     (cfn, proxy, clients().await)
 }
 
-async fn bucket(clients: &Clients) -> String {
-    let name = unique("faults").to_lowercase();
-    clients
-        .s3
-        .create_bucket()
-        .bucket(&name)
-        .send()
-        .await
-        .expect("bucket");
-    name
-}
-
-fn data(response: &Value, key: &str) -> String {
-    response["Data"][key]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
 async fn role_exists(clients: &Clients, name: &str) -> bool {
     clients.iam.get_role().role_name(name).send().await.is_ok()
 }
@@ -54,7 +35,7 @@ async fn user_exists(clients: &Clients, name: &str) -> bool {
 #[tokio::test]
 async fn a_role_rides_out_transient_faults_through_create_update_and_delete() {
     let (cfn, proxy, clients) = faulty().await;
-    let bucket = bucket(&clients).await;
+    let bucket = new_bucket(&clients, "faults").await;
     let props = json!({"Vendor": "lightly", "Locations": [{"Bucket": bucket}]});
     proxy
         .inject("GetBucketEncryption", Fault::Reset, 1)
@@ -83,7 +64,7 @@ async fn a_role_rides_out_transient_faults_through_create_update_and_delete() {
 #[tokio::test]
 async fn a_lasting_iam_outage_fails_the_create_cleanly() {
     let (cfn, proxy, clients) = faulty().await;
-    let bucket = bucket(&clients).await;
+    let bucket = new_bucket(&clients, "faults").await;
     let name = unique("Outage");
     proxy.break_("CreateRole", Fault::ServerError);
     let response = cfn
@@ -108,7 +89,7 @@ async fn a_lasting_iam_outage_fails_the_create_cleanly() {
 #[tokio::test]
 async fn a_create_that_fails_after_making_the_role_rolls_it_back() {
     let (cfn, proxy, clients) = faulty().await;
-    let bucket = bucket(&clients).await;
+    let bucket = new_bucket(&clients, "faults").await;
     let name = unique("HalfMade");
     proxy.break_("PutRolePolicy", Fault::ServerError);
     let response = cfn
@@ -135,7 +116,7 @@ async fn a_create_that_fails_after_making_the_role_rolls_it_back() {
 #[tokio::test]
 async fn what_a_failed_create_could_not_roll_back_is_removed_by_the_rollback_delete() {
     let (cfn, proxy, clients) = faulty().await;
-    let bucket = bucket(&clients).await;
+    let bucket = new_bucket(&clients, "faults").await;
     let name = unique("LeftBehind");
     let props = json!({"Vendor": "lightly", "RoleName": name, "Locations": [{"Bucket": bucket}]});
     // GIVEN IAM fails the policy write and the rollback's role deletion
@@ -158,7 +139,7 @@ async fn what_a_failed_create_could_not_roll_back_is_removed_by_the_rollback_del
 async fn a_hung_aws_call_is_answered_failed_before_the_deadline() {
     let (cfn, proxy, clients) = faulty().await;
     let cfn = cfn.with_deadline(8);
-    let bucket = bucket(&clients).await;
+    let bucket = new_bucket(&clients, "faults").await;
     proxy.break_("GetRole", Fault::Delay(Duration::from_secs(120)));
     let started = Instant::now();
     let response = cfn
@@ -181,7 +162,7 @@ async fn a_hung_aws_call_is_answered_failed_before_the_deadline() {
 async fn a_create_abandoned_after_making_the_role_answers_with_the_role_so_delete_cleans_up() {
     let (cfn, proxy, clients) = faulty().await;
     let cfn = cfn.with_deadline(8);
-    let bucket = bucket(&clients).await;
+    let bucket = new_bucket(&clients, "faults").await;
     let name = unique("Abandoned");
     let props = json!({"Vendor": "lightly", "RoleName": name, "Locations": [{"Bucket": bucket}]});
     proxy.break_("PutRolePolicy", Fault::Delay(Duration::from_secs(120)));
@@ -197,7 +178,7 @@ async fn a_create_abandoned_after_making_the_role_answers_with_the_role_so_delet
 #[tokio::test]
 async fn a_user_rides_out_transient_faults_and_a_lasting_one_leaves_nothing() {
     let (cfn, proxy, clients) = faulty().await;
-    let bucket = bucket(&clients).await;
+    let bucket = new_bucket(&clients, "faults").await;
     let props = json!({"Locations": [{"Bucket": bucket}], "SecretRecoveryWindowDays": 0});
     proxy
         .inject("CreateUser", Fault::Throttle, 1)

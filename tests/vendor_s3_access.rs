@@ -10,23 +10,11 @@ use aws_sdk_s3::types::{
 };
 use serde_json::{Value, json};
 use support::cfn::{Cfn, assert_success, reason};
-use support::{ACCOUNT, clients, unique};
+use support::{ACCOUNT, clients, data, new_bucket, unique};
 use vendor_access::aws::Clients;
 use vendor_access::policy::decode_document;
 
 const TYPE: &str = "Custom::VendorS3Access";
-
-async fn bucket(clients: &Clients) -> String {
-    let name = unique("data").to_lowercase();
-    clients
-        .s3
-        .create_bucket()
-        .bucket(&name)
-        .send()
-        .await
-        .expect("bucket created");
-    name
-}
 
 async fn encrypt(
     clients: &Clients,
@@ -120,13 +108,6 @@ async fn role_state(clients: &Clients, name: &str) -> Option<RoleState> {
     })
 }
 
-fn data(response: &Value, key: &str) -> String {
-    response["Data"][key]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {key} in {response:#}"))
-        .to_string()
-}
-
 fn trust(principal: &str, external_id: Option<&str>) -> Value {
     let mut statement = json!({"Sid": "TrustVendor", "Effect": "Allow",
         "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"});
@@ -154,7 +135,7 @@ async fn grants_on(clients: &Clients, key_arn: &str, grantee: &str) -> usize {
 async fn a_lightly_output_role_gets_exactly_the_documents_of_the_guide_done_right() {
     // GIVEN a bucket and Lightly's preset with an output prefix
     let clients = clients().await;
-    let bucket = bucket(&clients).await;
+    let bucket = new_bucket(&clients, "data").await;
     let cfn = Cfn::new().await;
     // WHEN the stack creates the role
     let response = cfn
@@ -208,7 +189,7 @@ async fn a_lightly_output_role_gets_exactly_the_documents_of_the_guide_done_righ
 #[tokio::test]
 async fn a_lightly_input_role_without_an_external_id_gets_a_strong_one_kept_across_updates() {
     let clients = clients().await;
-    let bucket = bucket(&clients).await;
+    let bucket = new_bucket(&clients, "data").await;
     let cfn = Cfn::new().await;
     let props = json!({"Vendor": "lightly", "Access": "read", "Locations": [{"Bucket": bucket}]});
     let created = cfn.create(TYPE, "LightlyInput", props.clone()).await;
@@ -243,7 +224,7 @@ async fn a_lightly_input_role_without_an_external_id_gets_a_strong_one_kept_acro
 #[tokio::test]
 async fn an_activeloop_role_uses_the_activeloop_backend_without_an_external_id() {
     let clients = clients().await;
-    let bucket = bucket(&clients).await;
+    let bucket = new_bucket(&clients, "data").await;
     let cfn = Cfn::new().await;
     let response = cfn
         .create(
@@ -274,7 +255,7 @@ async fn an_activeloop_role_uses_the_activeloop_backend_without_an_external_id()
 #[tokio::test]
 async fn a_kolena_role_reads_the_customer_bucket_and_kolenas_public_datasets() {
     let clients = clients().await;
-    let bucket = bucket(&clients).await;
+    let bucket = new_bucket(&clients, "data").await;
     let cfn = Cfn::new().await;
     let principal = "arn:aws:iam::111122223333:role/kolena-data-access";
     let response = cfn
@@ -322,7 +303,7 @@ async fn kolena_needs_the_principal_kolena_supplies() {
 #[tokio::test]
 async fn cloudformation_strings_are_read_as_numbers_and_booleans() {
     let clients = clients().await;
-    let bucket = bucket(&clients).await;
+    let bucket = new_bucket(&clients, "data").await;
     let cfn = Cfn::new().await;
     let response = cfn
         .create(
@@ -348,8 +329,8 @@ async fn cloudformation_strings_are_read_as_numbers_and_booleans() {
 #[tokio::test]
 async fn updating_external_id_locations_and_access_rewrites_the_documents_in_place() {
     let clients = clients().await;
-    let first = bucket(&clients).await;
-    let second = bucket(&clients).await;
+    let first = new_bucket(&clients, "data").await;
+    let second = new_bucket(&clients, "data").await;
     let cfn = Cfn::new().await;
     let old = json!({"TrustedPrincipal": "123456789012", "ExternalId": "old-id",
                      "Locations": [{"Bucket": first, "Prefix": "a/"}], "Tags": [{"Key": "team", "Value": "data"}]});
@@ -387,7 +368,7 @@ async fn updating_external_id_locations_and_access_rewrites_the_documents_in_pla
 #[tokio::test]
 async fn a_new_role_name_replaces_the_role_and_the_old_one_is_deleted_after() {
     let clients = clients().await;
-    let bucket = bucket(&clients).await;
+    let bucket = new_bucket(&clients, "data").await;
     let cfn = Cfn::new().await;
     let old_name = unique("LightlyOld");
     let new_name = unique("LightlyNew");
@@ -417,7 +398,7 @@ async fn a_new_role_name_replaces_the_role_and_the_old_one_is_deleted_after() {
 #[tokio::test]
 async fn a_new_role_path_replaces_the_role_under_the_new_path() {
     let clients = clients().await;
-    let bucket = bucket(&clients).await;
+    let bucket = new_bucket(&clients, "data").await;
     let cfn = Cfn::new().await;
     let old = json!({"Vendor": "activeloop", "Locations": [{"Bucket": bucket}]});
     let created = cfn.create(TYPE, "Role", old.clone()).await;
@@ -437,7 +418,7 @@ async fn a_new_role_path_replaces_the_role_under_the_new_path() {
 #[tokio::test]
 async fn delete_leaves_nothing_behind_and_a_second_delete_succeeds() {
     let clients = clients().await;
-    let bucket = bucket(&clients).await;
+    let bucket = new_bucket(&clients, "data").await;
     let key_arn = key(&clients, Some(closed_key_policy())).await;
     encrypt(
         &clients,
@@ -468,7 +449,7 @@ async fn delete_leaves_nothing_behind_and_a_second_delete_succeeds() {
 #[tokio::test]
 async fn a_repeated_create_adopts_the_role_it_already_made() {
     let clients = clients().await;
-    let bucket = bucket(&clients).await;
+    let bucket = new_bucket(&clients, "data").await;
     let cfn = Cfn::new().await;
     let props = json!({"Vendor": "lightly", "Locations": [{"Bucket": bucket}]});
     let event = cfn.stack.create("", TYPE, "Role", props);
@@ -483,7 +464,7 @@ async fn a_repeated_create_adopts_the_role_it_already_made() {
 #[tokio::test]
 async fn a_role_that_is_not_ours_is_refused_and_left_unchanged() {
     let clients = clients().await;
-    let bucket = bucket(&clients).await;
+    let bucket = new_bucket(&clients, "data").await;
     let name = unique("HandMade");
     let hand_made_trust = trust("arn:aws:iam::999999999999:root", None).to_string();
     clients
@@ -529,7 +510,7 @@ async fn a_role_that_is_not_ours_is_refused_and_left_unchanged() {
 #[tokio::test]
 async fn a_role_of_another_stack_is_not_adopted() {
     let clients = clients().await;
-    let bucket = bucket(&clients).await;
+    let bucket = new_bucket(&clients, "data").await;
     let cfn = Cfn::new().await;
     let name = unique("Shared");
     let props = json!({"Vendor": "lightly", "RoleName": name, "Locations": [{"Bucket": bucket}]});
@@ -651,7 +632,7 @@ mod kms {
         extra: Value,
     ) -> (Clients, Value, Option<String>, RoleState) {
         let clients = clients().await;
-        let bucket = bucket(&clients).await;
+        let bucket = new_bucket(&clients, "data").await;
         let key_arn = match key_policy {
             Some(policy) => Some(key(&clients, policy).await),
             None => None,
@@ -755,7 +736,7 @@ mod kms {
     #[tokio::test]
     async fn explicit_keys_with_kms_access_grant_override_detection_and_are_retired_on_update() {
         let clients = clients().await;
-        let bucket = bucket(&clients).await;
+        let bucket = new_bucket(&clients, "data").await;
         let explicit = key(&clients, None).await;
         let cfn = Cfn::new().await;
         let old = json!({"Vendor": "activeloop", "KmsKeyArns": [explicit], "KmsAccess": "grant",

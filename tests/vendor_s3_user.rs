@@ -6,30 +6,11 @@ use aws_sdk_iam::types::StatusType;
 use serde_json::{Value, json};
 use support::cfn::{Cfn, assert_success, reason};
 use support::logs::CapturedLogs;
-use support::{SIGNATURE, clients, unique};
+use support::{SIGNATURE, clients, data, new_bucket, unique};
 use vendor_access::aws::Clients;
 use vendor_access::policy::decode_document;
 
 const TYPE: &str = "Custom::VendorS3User";
-
-async fn bucket(clients: &Clients) -> String {
-    let name = unique("user-data").to_lowercase();
-    clients
-        .s3
-        .create_bucket()
-        .bucket(&name)
-        .send()
-        .await
-        .expect("bucket");
-    name
-}
-
-fn data(response: &Value, key: &str) -> String {
-    response["Data"][key]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {key} in {response:#}"))
-        .to_string()
-}
 
 /// (id, status) of every access key of the user.
 async fn keys(clients: &Clients, user: &str) -> Vec<(String, StatusType)> {
@@ -79,7 +60,7 @@ fn lightly_user(bucket: &str, serial: i64) -> Value {
 #[tokio::test]
 async fn a_user_gets_one_working_key_stored_in_secrets_manager() {
     let clients = clients().await;
-    let bucket = bucket(&clients).await;
+    let bucket = new_bucket(&clients, "user-data").await;
     let cfn = Cfn::new().await;
     let (logs, _guard) = CapturedLogs::start();
     let response = cfn
@@ -124,7 +105,7 @@ async fn a_user_gets_one_working_key_stored_in_secrets_manager() {
 #[tokio::test]
 async fn raising_serial_rotates_to_a_new_key_and_leaves_exactly_one() {
     let clients = clients().await;
-    let bucket = bucket(&clients).await;
+    let bucket = new_bucket(&clients, "user-data").await;
     let cfn = Cfn::new().await;
     let (logs, _guard) = CapturedLogs::start();
     let created = cfn.create(TYPE, "User", lightly_user(&bucket, 1)).await;
@@ -171,7 +152,7 @@ async fn raising_serial_rotates_to_a_new_key_and_leaves_exactly_one() {
 #[tokio::test]
 async fn attribute_storage_returns_the_secret_only_in_no_echo_data() {
     let clients = clients().await;
-    let bucket = bucket(&clients).await;
+    let bucket = new_bucket(&clients, "user-data").await;
     let cfn = Cfn::new().await;
     let (logs, _guard) = CapturedLogs::start();
     let mut props = lightly_user(&bucket, 1);
@@ -197,7 +178,7 @@ async fn attribute_storage_returns_the_secret_only_in_no_echo_data() {
 #[tokio::test]
 async fn delete_leaves_no_user_key_or_secret_behind() {
     let clients = clients().await;
-    let bucket = bucket(&clients).await;
+    let bucket = new_bucket(&clients, "user-data").await;
     let cfn = Cfn::new().await;
     let mut props = lightly_user(&bucket, 1);
     props["SecretRecoveryWindowDays"] = json!("0");
@@ -222,7 +203,7 @@ async fn delete_leaves_no_user_key_or_secret_behind() {
 #[tokio::test]
 async fn by_default_a_deleted_secret_keeps_its_recovery_window() {
     let clients = clients().await;
-    let bucket = bucket(&clients).await;
+    let bucket = new_bucket(&clients, "user-data").await;
     let cfn = Cfn::new().await;
     let props = lightly_user(&bucket, 1);
     let created = cfn.create(TYPE, "User", props.clone()).await;
@@ -247,7 +228,7 @@ async fn by_default_a_deleted_secret_keeps_its_recovery_window() {
 #[tokio::test]
 async fn a_user_that_is_not_ours_is_refused_and_left_unchanged() {
     let clients = clients().await;
-    let bucket = bucket(&clients).await;
+    let bucket = new_bucket(&clients, "user-data").await;
     let name = unique("hand-made-user");
     clients
         .iam
@@ -280,7 +261,7 @@ async fn a_user_that_is_not_ours_is_refused_and_left_unchanged() {
 #[tokio::test]
 async fn a_rotation_that_cannot_store_the_new_key_leaves_the_old_key_working() {
     let clients = clients().await;
-    let bucket = bucket(&clients).await;
+    let bucket = new_bucket(&clients, "user-data").await;
     // GIVEN a secret of someone else's under the name the rotation will write to
     let foreign = format!("vendor-access/{}", unique("someone-else"));
     clients

@@ -413,19 +413,6 @@ impl VendorS3Access {
         self
     }
 
-    fn target(&self, invocation: &Invocation, properties: &RoleProperties) -> (String, String) {
-        let path = properties.role_path.clone();
-        let name = properties.role_name.clone().unwrap_or_else(|| {
-            iam::default_name(
-                &invocation.request.reply_to.stack_id,
-                &invocation.request.reply_to.logical_resource_id,
-                &path,
-                MAX_ROLE_NAME,
-            )
-        });
-        (name, path)
-    }
-
     async fn get_role(&self, name: &str) -> Result<Option<Role>, RoleError> {
         match self.clients.iam.get_role().role_name(name).send().await {
             Ok(output) => Ok(output.role),
@@ -724,7 +711,12 @@ impl Resource for VendorS3Access {
         invocation: &Invocation,
         properties: RoleProperties,
     ) -> Result<Outcome, Failure> {
-        let (name, path) = self.target(invocation, &properties);
+        let (name, path) = iam::target(
+            invocation,
+            properties.role_name.as_deref(),
+            &properties.role_path,
+            MAX_ROLE_NAME,
+        );
         Ok(self
             .converge(invocation, &name, &path, &properties, None, None)
             .await?)
@@ -737,7 +729,12 @@ impl Resource for VendorS3Access {
         properties: RoleProperties,
         old: Option<RoleProperties>,
     ) -> Result<Outcome, Failure> {
-        let (name, path) = self.target(invocation, &properties);
+        let (name, path) = iam::target(
+            invocation,
+            properties.role_name.as_deref(),
+            &properties.role_path,
+            MAX_ROLE_NAME,
+        );
         let current = iam::name_and_path(physical_id, "role");
         if current.as_ref() == Some(&(name.clone(), path.clone())) {
             return Ok(self

@@ -237,19 +237,6 @@ impl VendorS3User {
         }
     }
 
-    fn target(&self, invocation: &Invocation, properties: &UserProperties) -> (String, String) {
-        let path = properties.user_path.clone();
-        let name = properties.user_name.clone().unwrap_or_else(|| {
-            iam::default_name(
-                &invocation.request.reply_to.stack_id,
-                &invocation.request.reply_to.logical_resource_id,
-                &path,
-                MAX_USER_NAME,
-            )
-        });
-        (name, path)
-    }
-
     async fn get_user(&self, name: &str) -> Result<Option<User>, UserError> {
         match self.clients.iam.get_user().user_name(name).send().await {
             Ok(output) => Ok(output.user),
@@ -893,7 +880,12 @@ impl Resource for VendorS3User {
         invocation: &Invocation,
         properties: UserProperties,
     ) -> Result<Outcome, Failure> {
-        let (name, path) = self.target(invocation, &properties);
+        let (name, path) = iam::target(
+            invocation,
+            properties.user_name.as_deref(),
+            &properties.user_path,
+            MAX_USER_NAME,
+        );
         Ok(self
             .converge(invocation, &name, &path, &properties, None)
             .await?)
@@ -907,7 +899,12 @@ impl Resource for VendorS3User {
         old: Option<UserProperties>,
     ) -> Result<Outcome, Failure> {
         // A new name or path is a new user (and key); CloudFormation deletes the old one.
-        let (name, path) = self.target(invocation, &properties);
+        let (name, path) = iam::target(
+            invocation,
+            properties.user_name.as_deref(),
+            &properties.user_path,
+            MAX_USER_NAME,
+        );
         Ok(self
             .converge(invocation, &name, &path, &properties, old.as_ref())
             .await?)

@@ -171,6 +171,27 @@ pub fn deadline_in(secs: u64) -> Instant {
     Instant::now() + Duration::from_secs(secs)
 }
 
+/// A new, empty bucket in moto; its name starts with `prefix`.
+pub async fn new_bucket(clients: &Clients, prefix: &str) -> String {
+    let name = unique(prefix).to_lowercase();
+    clients
+        .s3
+        .create_bucket()
+        .bucket(&name)
+        .send()
+        .await
+        .expect("bucket created");
+    name
+}
+
+/// A string output of a response's `Data`; fails the test, showing the response, if absent.
+pub fn data(response: &Value, key: &str) -> String {
+    response["Data"][key]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {key} in {response:#}"))
+        .to_string()
+}
+
 /// A name nobody else in this test run uses.
 pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
