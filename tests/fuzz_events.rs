@@ -855,26 +855,6 @@ fn smallest_body(body: &Value) -> usize {
     .len()
 }
 
-/// Known bug, proven by `a_malformed_update_or_delete_keeps_its_physical_id`: when
-/// `ResourceProperties` or `OldResourceProperties` is not an object, the answer carries the
-/// failed-create marker instead of the id the event names. Remove this exemption with the fix.
-fn properties_not_an_object(event: &Value) -> bool {
-    ["ResourceProperties", "OldResourceProperties"]
-        .iter()
-        .any(|field| {
-            event
-                .get(*field)
-                .is_some_and(|v| !v.is_object() && !v.is_null())
-        })
-}
-
-/// Known bug, proven by `an_empty_physical_id_is_never_answered`: an Update or Delete
-/// naming the physical id `""` is answered with that empty id (an Update after AWS calls).
-/// Remove this exemption with the fix.
-fn names_empty_physical_id(event: &Value) -> bool {
-    event.get("PhysicalResourceId") == Some(&json!(""))
-}
-
 /// Checks (a), (b) and (c) of one answered input and says what kind of answer it was.
 fn check(seen: &Seen) -> Result<String, TestCaseError> {
     // (a) exactly one response whenever the ResponseURL can be found, never two
@@ -913,7 +893,7 @@ fn check(seen: &Seen) -> Result<String, TestCaseError> {
     );
     let physical_id = body["PhysicalResourceId"].as_str().unwrap_or_default();
     prop_assert!(
-        !physical_id.is_empty() || names_empty_physical_id(&seen.event),
+        !physical_id.is_empty(),
         "empty or missing PhysicalResourceId in {}",
         body
     );
@@ -953,7 +933,6 @@ fn check(seen: &Seen) -> Result<String, TestCaseError> {
         let sent = seen.event.get("PhysicalResourceId").and_then(Value::as_str);
         if let (Some("Update" | "Delete"), Some(sent)) = (kind, sent)
             && !sent.is_empty()
-            && !properties_not_an_object(&seen.event)
         {
             prop_assert_eq!(
                 physical_id,
@@ -1456,8 +1435,7 @@ fn an_unknown_property_is_named_with_the_closest_known_name() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Bugs the properties above found, as plain scenarios (ignored until fixed; then remove the
-// matching exemption in `check`)
+// Bugs the properties above found, as plain scenarios (fixed; kept as regression tests)
 
 /// The seed `events/10-lightly/05-delete-output-role.json`, as one answer to it.
 fn answer_to(edit: impl FnOnce(&mut Value)) -> (Value, usize) {
@@ -1476,9 +1454,6 @@ fn answer_to(edit: impl FnOnce(&mut Value)) -> (Value, usize) {
 }
 
 #[test]
-#[ignore = "bug: an Update or Delete whose ResourceProperties or OldResourceProperties is not \
-            an object is answered with the failed-create marker, not its own PhysicalResourceId \
-            (src/cfn/request.rs, as_object: physical_id: None)"]
 fn a_malformed_update_or_delete_keeps_its_physical_id() {
     // GIVEN the Delete of a role, and an Update of it, whose properties are not an object
     for (request_type, field) in [
@@ -1505,9 +1480,6 @@ fn a_malformed_update_or_delete_keeps_its_physical_id() {
 }
 
 #[test]
-#[ignore = "bug: an Update or Delete naming PhysicalResourceId \"\" is answered with an empty \
-            PhysicalResourceId (the Update after AWS calls for an id this function never made); \
-            Request::parse accepts the empty id"]
 fn an_empty_physical_id_is_never_answered() {
     for request_type in ["Update", "Delete"] {
         // GIVEN an event naming the physical id ""

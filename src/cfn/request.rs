@@ -56,24 +56,30 @@ impl Request {
                 physical_id: field_from_text(text, "PhysicalResourceId"),
             }));
         }
-        let parsed: Event = serde_json::from_value(event.clone()).map_err(|e| {
+        let malformed = |reason: String| {
             Box::new(MalformedEvent {
-                reason: e.to_string(),
+                reason,
                 reply_to: reply_to_from_value(event),
                 physical_id: event
                     .get("PhysicalResourceId")
                     .and_then(Value::as_str)
+                    .filter(|id| !id.is_empty())
                     .map(str::to_string),
             })
-        })?;
+        };
+        let parsed: Event =
+            serde_json::from_value(event.clone()).map_err(|e| malformed(e.to_string()))?;
         let as_object = |properties: Value, name: &str| match properties {
             Value::Object(map) => Ok(map),
             Value::Null => Ok(Map::new()),
-            _ => Err(Box::new(MalformedEvent {
-                reason: format!("{name} must be an object"),
-                reply_to: reply_to_from_value(event),
-                physical_id: None,
-            })),
+            _ => Err(malformed(format!("{name} must be an object"))),
+        };
+        let known_id = |id: String| {
+            if id.is_empty() {
+                Err(malformed("PhysicalResourceId must not be empty".into()))
+            } else {
+                Ok(id)
+            }
         };
         let request = match parsed {
             Event::Create(r) => Request {
@@ -97,7 +103,7 @@ impl Request {
                 resource_type: r.resource_type,
                 properties: as_object(r.resource_properties, "ResourceProperties")?,
                 action: Action::Update {
-                    physical_id: r.physical_resource_id,
+                    physical_id: known_id(r.physical_resource_id)?,
                     old_properties: as_object(r.old_resource_properties, "OldResourceProperties")?,
                 },
             },
@@ -111,16 +117,10 @@ impl Request {
                 resource_type: r.resource_type,
                 properties: as_object(r.resource_properties, "ResourceProperties")?,
                 action: Action::Delete {
-                    physical_id: r.physical_resource_id,
+                    physical_id: known_id(r.physical_resource_id)?,
                 },
             },
-            _ => {
-                return Err(Box::new(MalformedEvent {
-                    reason: "unsupported RequestType".into(),
-                    reply_to: reply_to_from_value(event),
-                    physical_id: None,
-                }));
-            }
+            _ => return Err(malformed("unsupported RequestType".into())),
         };
         Ok(request)
     }
