@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use aws_config::SdkConfig;
+use aws_sdk_iam::config::http::HttpResponse;
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// IAM, S3, KMS and Secrets Manager answer the calls made here within seconds.
@@ -43,15 +45,41 @@ impl Clients {
     }
 }
 
-/// An AWS error as a person reads it in a stack event: the service's code and message,
-/// or the whole error chain when the call never got an answer (a network failure).
-pub fn describe_error<E>(error: &E) -> String
+/// An error of an AWS call, as every SDK client returns it.
+pub trait AwsError: std::error::Error + ProvideErrorMetadata {
+    /// The HTTP status of the answer, when there was one.
+    fn http_status(&self) -> Option<u16>;
+}
+
+impl<E> AwsError for SdkError<E, HttpResponse>
 where
-    E: std::error::Error + aws_sdk_iam::error::ProvideErrorMetadata,
+    E: std::error::Error + ProvideErrorMetadata + 'static,
 {
+    fn http_status(&self) -> Option<u16> {
+        self.raw_response().map(|r| r.status().as_u16())
+    }
+}
+
+/// An AWS error as a person reads it in a stack event: the service's code and message, or
+/// what happened when there was no modelled answer.
+pub fn describe_error(error: &impl AwsError) -> String {
     match (error.code(), error.message()) {
         (Some(code), Some(message)) => format!("{code}: {message}"),
         (Some(code), None) => code.to_string(),
-        _ => aws_sdk_iam::error::DisplayErrorContext(error).to_string(),
+        _ => {
+            // No modelled answer (a reset, a timeout, an empty 500): the outer kind and the
+            // innermost cause say it in one line, unlike the debug dump of the response.
+            let mut innermost: &dyn std::error::Error = error;
+            while let Some(source) = innermost.source() {
+                innermost = source;
+            }
+            let outer = match error.http_status() {
+                Some(status) => format!("{error} (HTTP {status})"),
+                None => error.to_string(),
+            };
+            let inner = innermost.to_string();
+            let text = if inner == outer { outer } else { format!("{outer}: {inner}") };
+            text.chars().take(300).collect()
+        }
     }
 }

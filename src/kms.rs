@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::access::{AccessLevel, KeyStatementFor, KmsAccess, S3Access};
-use crate::aws::describe_error;
+use crate::aws::{AwsError, describe_error};
 use crate::cfn::OwnerId;
 use crate::propagation::{Backoff, Retried, retry_while_propagating};
 
@@ -79,7 +79,7 @@ pub enum KmsError {
 fn call_error(
     key: &str,
     action: &'static str,
-    error: impl std::error::Error + ProvideErrorMetadata,
+    error: impl AwsError,
 ) -> KmsError {
     KmsError::Call {
         key: key.to_string(),

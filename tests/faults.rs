@@ -76,7 +76,7 @@ async fn a_lasting_iam_outage_fails_the_create_cleanly() {
         .await;
     assert_eq!(response["Status"], "FAILED");
     assert!(reason(&response).contains("CreateRole"), "{response}");
-    assert!(reason(&response).contains("InternalError"), "{response}");
+    assert!(reason(&response).contains("HTTP 500"), "{response}");
     assert!(
         response["PhysicalResourceId"]
             .as_str()
