@@ -78,7 +78,11 @@ pub fn describe_error(error: &impl AwsError) -> String {
                 None => error.to_string(),
             };
             let inner = innermost.to_string();
-            let text = if inner == outer { outer } else { format!("{outer}: {inner}") };
+            let text = if inner == outer {
+                outer
+            } else {
+                format!("{outer}: {inner}")
+            };
             text.chars().take(300).collect()
         }
     }

@@ -76,11 +76,7 @@ pub enum KmsError {
     Grantee { key: String, reason: String },
 }
 
-fn call_error(
-    key: &str,
-    action: &'static str,
-    error: impl AwsError,
-) -> KmsError {
+fn call_error(key: &str, action: &'static str, error: impl AwsError) -> KmsError {
     KmsError::Call {
         key: key.to_string(),
         action,

@@ -8,7 +8,7 @@ use aws_sdk_iam::types::Tag;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::aws::{Clients, AwsError, describe_error};
+use crate::aws::{AwsError, Clients, describe_error};
 use crate::cfn::OwnerId;
 use crate::iam;
 use crate::kms::{self, KmsError, KmsPlan};
@@ -70,11 +70,7 @@ impl Principal<'_> {
         }
     }
 
-    pub fn error(
-        &self,
-        action: &'static str,
-        error: impl AwsError,
-    ) -> IamCallError {
+    pub fn error(&self, action: &'static str, error: impl AwsError) -> IamCallError {
         IamCallError {
             action,
             entity: self.describe(),

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
 use crate::access::{AccessLevel, Location, S3Access, permission_policy};
-use crate::aws::{Clients, AwsError, describe_error};
+use crate::aws::{AwsError, Clients, describe_error};
 use crate::cfn::{Failure, Invocation, Outcome, OwnerId, Resource};
 use crate::iam::{self, Ownership};
 use crate::kms::{self, KmsError, KmsPlan};
@@ -379,11 +379,7 @@ impl From<RoleError> for Failure {
     }
 }
 
-fn iam_error(
-    action: &'static str,
-    role: &str,
-    error: impl AwsError,
-) -> RoleError {
+fn iam_error(action: &'static str, role: &str, error: impl AwsError) -> RoleError {
     RoleError::Iam {
         action,
         role: role.to_string(),

@@ -9,7 +9,7 @@ use aws_sdk_iam::types::User;
 use serde_json::{Map, Value, json};
 
 use crate::access::{AccessLevel, S3Access, permission_policy};
-use crate::aws::{Clients, AwsError, describe_error};
+use crate::aws::{AwsError, Clients, describe_error};
 use crate::cfn::{Failure, Invocation, Outcome, OwnerId, Resource};
 use crate::iam;
 use crate::kms::{self, KmsError};
@@ -197,11 +197,7 @@ impl From<UserError> for Failure {
     }
 }
 
-fn secret_error(
-    action: &'static str,
-    secret: &str,
-    error: impl AwsError,
-) -> UserError {
+fn secret_error(action: &'static str, secret: &str, error: impl AwsError) -> UserError {
     UserError::Secret {
         action,
         secret: secret.to_string(),
