@@ -5,12 +5,13 @@ PY := $(VENV)/bin/python
 TOOLS := $(VENV)/.installed-$(shell sha1sum tools/requirements.txt | cut -c1-12)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help tools build test lint unit demo clean
+.PHONY: help tools build package test lint unit demo clean
 
 help:
 	@echo "make demo   - run the function end to end against a local AWS stand-in (moto)"
 	@echo "make test   - format check, clippy, every test, cfn-lint on the templates"
 	@echo "make build  - debug build of the Lambda binary"
+	@echo "make package - release Lambda zips for arm64 and x86_64 (cargo lambda build)"
 	@echo "make tools  - create .venv with the pinned Python tools (moto, cargo-lambda, cfn-lint)"
 
 # The Python tools live in a project-local virtualenv, pinned by tools/requirements.txt.
@@ -24,6 +25,14 @@ tools: $(TOOLS)
 
 build:
 	cargo build --bin vendor-access
+
+# The Lambda zips SAM or a bucket upload needs (bootstrap inside), one per architecture:
+#   target/lambda/arm64/vendor-access/bootstrap.zip and target/lambda/x86_64/vendor-access/bootstrap.zip
+# cargo-lambda cross-compiles with zig, which its PyPI package brings.
+package: $(TOOLS)
+	cargo lambda build --release --arm64 --bin vendor-access --output-format zip --lambda-dir target/lambda/arm64
+	cargo lambda build --release --x86-64 --bin vendor-access --output-format zip --lambda-dir target/lambda/x86_64
+	@ls -l target/lambda/*/vendor-access/bootstrap.zip
 
 lint: $(TOOLS)
 	cargo fmt --all -- --check
