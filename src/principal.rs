@@ -244,6 +244,32 @@ impl Principal<'_> {
     }
 }
 
+/// IAM's limit on the tags of one role or user.
+pub const MAX_TAGS: usize = 50;
+
+/// Checks, before anything is written, that the stack's tags, the owner tag, `bookkeeping`
+/// further tags of ours and one tag per granted key fit IAM's 50.
+pub fn check_tag_room(
+    principal: Principal<'_>,
+    stack_tags: usize,
+    bookkeeping: usize,
+    plan: &KmsPlan,
+) -> Result<(), IamCallError> {
+    let needed = stack_tags + 1 + bookkeeping + plan.grants().len();
+    if needed > MAX_TAGS {
+        return Err(IamCallError {
+            action: "TagRole/TagUser",
+            entity: principal.describe(),
+            message: format!(
+                "{needed} tags would be needed ({stack_tags} from Tags, {} for KMS grants, {} of ours), over IAM's {MAX_TAGS}: use fewer Tags",
+                plan.grants().len(),
+                1 + bookkeeping
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// What a principal should be allowed, beyond its trust: the inline policy and KMS keys.
 pub struct Rights<'a> {
     pub policy_name: &'a str,

@@ -761,3 +761,33 @@ mod kms {
         );
     }
 }
+
+#[tokio::test]
+async fn tags_that_would_not_fit_iam_fail_before_the_role_is_made() {
+    // GIVEN 40 stack tags and ten keys to grant: 51 tags with the owner tag
+    let clients = clients().await;
+    let bucket = new_bucket(&clients, "data").await;
+    let mut keys = Vec::new();
+    for _ in 0..10 {
+        keys.push(key(&clients, None).await);
+    }
+    let tags: Vec<Value> = (0..40)
+        .map(|i| json!({"Key": format!("tag{i}"), "Value": "v"}))
+        .collect();
+    let name = unique("TooManyTags");
+    let cfn = Cfn::new().await;
+    let response = cfn
+        .create(
+            TYPE,
+            "Role",
+            json!({"Vendor": "activeloop", "RoleName": name, "Tags": tags, "KmsKeyArns": keys,
+                   "KmsAccess": "grant", "Locations": [{"Bucket": bucket}]}),
+        )
+        .await;
+    assert_eq!(response["Status"], "FAILED");
+    assert!(reason(&response).contains("over IAM's 50"), "{response}");
+    assert!(
+        role_state(&clients, &name).await.is_none(),
+        "nothing was made"
+    );
+}

@@ -18,7 +18,9 @@ use crate::policy::{
     MAX_ROLE_INLINE_POLICY_CHARS, MAX_TRUST_POLICY_CHARS, PolicyDocument, Statement,
     decode_document,
 };
-use crate::principal::{Principal, Rights, RightsError, apply_rights, remove_rights, tag, tag_map};
+use crate::principal::{
+    Principal, Rights, RightsError, apply_rights, check_tag_room, remove_rights, tag, tag_map,
+};
 use crate::propagation::{Backoff, Retried, retry_while_propagating};
 use crate::properties::{Fields, FromProperties, InvalidProperties, Problems};
 use crate::resources::Settings;
@@ -350,6 +352,8 @@ pub enum RoleError {
     Kms(#[from] KmsError),
     #[error(transparent)]
     Rights(#[from] RightsError),
+    #[error(transparent)]
+    Tags(#[from] crate::principal::IamCallError),
     #[error("IAM {action} for role {role} failed: {message}")]
     Iam {
         action: &'static str,
@@ -455,6 +459,7 @@ impl VendorS3Access {
         });
 
         let plan = kms::plan(&self.clients.s3, &self.clients.kms, &properties.s3).await?;
+        check_tag_room(Principal::Role(name), properties.tags.len(), 0, &plan)?;
         let trust = trust_policy(&properties.trusted_principals, external_id.as_deref());
         let policy = permission_policy(
             &properties.locations(),

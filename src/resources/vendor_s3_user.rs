@@ -15,7 +15,8 @@ use crate::iam;
 use crate::kms::{self, KmsError};
 use crate::policy::MAX_USER_INLINE_POLICY_CHARS;
 use crate::principal::{
-    IamCallError, Principal, Rights, RightsError, apply_rights, remove_rights, tag, tag_map,
+    IamCallError, Principal, Rights, RightsError, apply_rights, check_tag_room, remove_rights, tag,
+    tag_map,
 };
 use crate::propagation::Backoff;
 use crate::properties::{Fields, FromProperties, InvalidProperties, Problems};
@@ -285,6 +286,8 @@ impl VendorS3User {
         if policy.size() > MAX_USER_INLINE_POLICY_CHARS {
             return Err(UserError::TooLarge(policy.size()));
         }
+        // The key and secret tags are ours too.
+        check_tag_room(principal, properties.tags.len(), 2, &plan)?;
         let (user, created) = match existing {
             Some(user) => (user, false),
             None => {
