@@ -113,6 +113,18 @@ pub struct RoleProperties {
     pub tags: Vec<(String, String)>,
 }
 
+impl RoleProperties {
+    /// The name and path of the entity these properties describe.
+    fn target(&self, invocation: &Invocation) -> (String, String) {
+        iam::target(
+            invocation,
+            self.role_name.as_deref(),
+            &self.role_path,
+            MAX_ROLE_NAME,
+        )
+    }
+}
+
 impl FromProperties for RoleProperties {
     fn from_properties(properties: &Map<String, Value>) -> Result<Self, InvalidProperties> {
         let problems = Problems::new();
@@ -712,12 +724,7 @@ impl Resource for VendorS3Access {
         invocation: &Invocation,
         properties: RoleProperties,
     ) -> Result<Outcome, Failure> {
-        let (name, path) = iam::target(
-            invocation,
-            properties.role_name.as_deref(),
-            &properties.role_path,
-            MAX_ROLE_NAME,
-        );
+        let (name, path) = properties.target(invocation);
         Ok(self
             .converge(invocation, &name, &path, &properties, None, None)
             .await?)
@@ -730,12 +737,7 @@ impl Resource for VendorS3Access {
         properties: RoleProperties,
         old: Option<RoleProperties>,
     ) -> Result<Outcome, Failure> {
-        let (name, path) = iam::target(
-            invocation,
-            properties.role_name.as_deref(),
-            &properties.role_path,
-            MAX_ROLE_NAME,
-        );
+        let (name, path) = properties.target(invocation);
         let current = iam::name_and_path(physical_id, "role");
         if current.as_ref() == Some(&(name.clone(), path.clone())) {
             return Ok(self

@@ -83,6 +83,18 @@ impl Default for UserProperties {
     }
 }
 
+impl UserProperties {
+    /// The name and path of the entity these properties describe.
+    fn target(&self, invocation: &Invocation) -> (String, String) {
+        iam::target(
+            invocation,
+            self.user_name.as_deref(),
+            &self.user_path,
+            MAX_USER_NAME,
+        )
+    }
+}
+
 impl FromProperties for UserProperties {
     fn from_properties(properties: &Map<String, Value>) -> Result<Self, InvalidProperties> {
         let problems = Problems::new();
@@ -879,12 +891,7 @@ impl Resource for VendorS3User {
         invocation: &Invocation,
         properties: UserProperties,
     ) -> Result<Outcome, Failure> {
-        let (name, path) = iam::target(
-            invocation,
-            properties.user_name.as_deref(),
-            &properties.user_path,
-            MAX_USER_NAME,
-        );
+        let (name, path) = properties.target(invocation);
         Ok(self
             .converge(invocation, &name, &path, &properties, None)
             .await?)
@@ -898,12 +905,7 @@ impl Resource for VendorS3User {
         old: Option<UserProperties>,
     ) -> Result<Outcome, Failure> {
         // A new name or path is a new user (and key); CloudFormation deletes the old one.
-        let (name, path) = iam::target(
-            invocation,
-            properties.user_name.as_deref(),
-            &properties.user_path,
-            MAX_USER_NAME,
-        );
+        let (name, path) = properties.target(invocation);
         Ok(self
             .converge(invocation, &name, &path, &properties, old.as_ref())
             .await?)
