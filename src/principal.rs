@@ -188,6 +188,64 @@ impl Principal<'_> {
         }
     }
 
+    async fn delete_inline_policy(
+        &self,
+        clients: &Clients,
+        policy: &str,
+    ) -> Result<(), IamCallError> {
+        let iam = &clients.iam;
+        let deleted = match self {
+            Principal::Role(name) => iam
+                .delete_role_policy()
+                .role_name(*name)
+                .policy_name(policy)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| (is_no_such_entity(&e), self.error("DeleteRolePolicy", e))),
+            Principal::User(name) => iam
+                .delete_user_policy()
+                .user_name(*name)
+                .policy_name(policy)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| (is_no_such_entity(&e), self.error("DeleteUserPolicy", e))),
+        };
+        match deleted {
+            Ok(()) | Err((true, _)) => Ok(()),
+            Err((false, error)) => Err(error),
+        }
+    }
+
+    /// Deletes the role or user: `false` when IAM refuses because something still hangs
+    /// on it; gone already is success.
+    async fn delete_itself(&self, clients: &Clients) -> Result<bool, IamCallError> {
+        let iam = &clients.iam;
+        let deleted = match self {
+            Principal::Role(name) => iam
+                .delete_role()
+                .role_name(*name)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| (e.code().map(str::to_string), self.error("DeleteRole", e))),
+            Principal::User(name) => iam
+                .delete_user()
+                .user_name(*name)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| (e.code().map(str::to_string), self.error("DeleteUser", e))),
+        };
+        match deleted {
+            Ok(()) => Ok(true),
+            Err((Some(code), _)) if code == "NoSuchEntity" => Ok(true),
+            Err((Some(code), _)) if code == "DeleteConflict" => Ok(false),
+            Err((_, error)) => Err(error),
+        }
+    }
+
     /// Deletes every inline policy; one already gone is fine.
     async fn delete_inline_policies(&self, clients: &Clients) -> Result<(), IamCallError> {
         let iam = &clients.iam;
@@ -274,6 +332,9 @@ pub fn check_tag_room(
 pub struct Rights<'a> {
     pub policy_name: &'a str,
     pub policy: &'a PolicyDocument,
+    /// The principal's policy is known to differ (it was just created, or the properties
+    /// changed the policy): write it without reading it first.
+    pub policy_known_stale: bool,
     pub plan: &'a KmsPlan,
     /// The stack's `Tags` now, and the keys it set before (only those are removed).
     pub tags: &'a [(String, String)],
@@ -293,7 +354,9 @@ pub async fn apply_rights(
     stop_by: Instant,
 ) -> Result<(), RightsError> {
     let wanted: Value = serde_json::from_str(&rights.policy.to_json()).unwrap_or_default();
-    if principal.inline_policy(clients, rights.policy_name).await? != Some(wanted) {
+    if rights.policy_known_stale
+        || principal.inline_policy(clients, rights.policy_name).await? != Some(wanted)
+    {
         principal
             .put_inline_policy(clients, rights.policy_name, rights.policy)
             .await?;
@@ -337,18 +400,32 @@ pub async fn apply_rights(
 
 /// Retires the principal's grants and deletes its inline policies, before the principal
 /// itself is deleted.
-pub async fn remove_rights(
+pub async fn remove(
     clients: &Clients,
     principal: Principal<'_>,
     arn: &str,
     tags: &BTreeMap<String, String>,
     owner: &OwnerId,
+    policy_name: &str,
 ) -> Result<(), RightsError> {
     let grant_name = kms::grant_name(owner);
     for key_arn in granted_keys(tags) {
         kms::retire_all(&clients.kms, &key_arn, arn, &grant_name).await?;
     }
-    principal.delete_inline_policies(clients).await?;
+    // Our policy's name is known; only when IAM refuses the deletion (someone added an
+    // inline policy of their own to our principal) are the rest listed and removed.
+    principal.delete_inline_policy(clients, policy_name).await?;
+    if !principal.delete_itself(clients).await? {
+        principal.delete_inline_policies(clients).await?;
+        if !principal.delete_itself(clients).await? {
+            return Err(RightsError::Iam(IamCallError {
+                action: "Delete",
+                entity: principal.describe(),
+                message: "DeleteConflict: something still hangs on it (a managed policy, a login profile, an MFA device?); it was not created by this function, so it is not removed".into(),
+            }));
+        }
+    }
+    tracing::info!(entity = %principal.describe(), "deleted");
     Ok(())
 }
 

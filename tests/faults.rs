@@ -140,7 +140,7 @@ async fn a_hung_aws_call_is_answered_failed_before_the_deadline() {
     let (cfn, proxy, clients) = faulty().await;
     let cfn = cfn.with_deadline(8);
     let bucket = new_bucket(&clients, "faults").await;
-    proxy.break_("GetRole", Fault::Delay(Duration::from_secs(120)));
+    proxy.break_("CreateRole", Fault::Delay(Duration::from_secs(120)));
     let started = Instant::now();
     let response = cfn
         .create(

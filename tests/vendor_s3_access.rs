@@ -791,3 +791,31 @@ async fn tags_that_would_not_fit_iam_fail_before_the_role_is_made() {
         "nothing was made"
     );
 }
+
+#[tokio::test]
+async fn delete_also_removes_an_inline_policy_someone_added_to_our_role() {
+    let clients = clients().await;
+    let bucket = new_bucket(&clients, "data").await;
+    let cfn = Cfn::new().await;
+    let props = json!({"Vendor": "lightly", "Locations": [{"Bucket": bucket}]});
+    let created = cfn.create(TYPE, "Role", props.clone()).await;
+    let name = data(&created, "RoleName");
+    clients
+        .iam
+        .put_role_policy()
+        .role_name(&name)
+        .policy_name("added-by-hand")
+        .policy_document(
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                   "Action": "s3:ListAllMyBuckets", "Resource": "*"}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_success(
+        &cfn.delete(TYPE, "Role", &data(&created, "RoleArn"), props)
+            .await,
+    );
+    assert!(role_state(&clients, &name).await.is_none());
+}

@@ -12,14 +12,14 @@ use tokio::time::Instant;
 use crate::access::{AccessLevel, Location, S3Access, permission_policy};
 use crate::aws::{AwsError, Clients, describe_error};
 use crate::cfn::{Failure, Invocation, Outcome, OwnerId, Resource};
-use crate::iam::{self, Ownership};
+use crate::iam;
 use crate::kms::{self, KmsError, KmsPlan};
 use crate::policy::{
     MAX_ROLE_INLINE_POLICY_CHARS, MAX_TRUST_POLICY_CHARS, PolicyDocument, Statement,
     decode_document,
 };
 use crate::principal::{
-    Principal, Rights, RightsError, apply_rights, check_tag_room, remove_rights, tag, tag_map,
+    Principal, Rights, RightsError, apply_rights, check_tag_room, remove, tag, tag_map,
 };
 use crate::propagation::{Backoff, Retried, retry_while_propagating};
 use crate::properties::{Fields, FromProperties, InvalidProperties, Problems};
@@ -383,6 +383,9 @@ pub enum RoleError {
         size: usize,
         limit: usize,
     },
+    /// CreateRole found the name taken; the caller looks at whose it is.
+    #[error("the role already exists")]
+    AlreadyExists,
     #[error(
         "RolePath: role {0} already exists under another path; IAM names are unique across paths, so moving it needs a new RoleName"
     )]
@@ -400,6 +403,31 @@ fn iam_error(action: &'static str, role: &str, error: impl AwsError) -> RoleErro
         action,
         role: role.to_string(),
         message: describe_error(&error),
+    }
+}
+
+/// How bringing a role to its properties begins.
+#[derive(Debug, Clone)]
+struct Start {
+    /// Try CreateRole before looking (a Create, a replacement).
+    assume_new: bool,
+    /// The external id of the role being replaced, kept when none is given.
+    carried_external_id: Option<String>,
+}
+
+impl Start {
+    fn new_role(carried_external_id: Option<String>) -> Self {
+        Start {
+            assume_new: true,
+            carried_external_id,
+        }
+    }
+
+    fn existing_role() -> Self {
+        Start {
+            assume_new: false,
+            carried_external_id: None,
+        }
     }
 }
 
@@ -443,10 +471,20 @@ impl VendorS3Access {
         path: &str,
         properties: &RoleProperties,
         old: Option<&RoleProperties>,
-        carried_external_id: Option<String>,
+        start: Start,
     ) -> Result<Outcome, RoleError> {
+        let Start {
+            assume_new,
+            carried_external_id,
+        } = start.clone();
         let owner = invocation.owner();
-        let existing = self.get_role(name).await?;
+        // A Create tries CreateRole first and looks only when the name is taken: one read
+        // fewer in the common case, the same checks otherwise.
+        let existing = if assume_new {
+            None
+        } else {
+            self.get_role(name).await?
+        };
         if let Some(role) = &existing {
             let tags = role.tags().iter().map(|t| (t.key(), t.value()));
             if let Some(refusal) = iam::ownership(tags, &owner).refusal(&format!("role {name}")) {
@@ -465,7 +503,7 @@ impl VendorS3Access {
                 current_trust
                     .as_ref()
                     .and_then(external_id_of)
-                    .or(carried_external_id)
+                    .or_else(|| carried_external_id.clone())
                     .unwrap_or_else(generate_external_id)
             })
         });
@@ -505,7 +543,7 @@ impl VendorS3Access {
                 (role, false)
             }
             None => {
-                let role = self
+                let created = self
                     .create_role(
                         name,
                         path,
@@ -514,14 +552,34 @@ impl VendorS3Access {
                         &owner,
                         invocation.work_deadline,
                     )
-                    .await?;
+                    .await;
+                let role = match created {
+                    Err(RoleError::AlreadyExists) => {
+                        // A retried Create, or a name taken by someone else: look, then adopt
+                        // our own role or refuse.
+                        let looked = Start {
+                            assume_new: false,
+                            ..start
+                        };
+                        let again = self.converge(invocation, name, path, properties, old, looked);
+                        return Box::pin(again).await;
+                    }
+                    other => other?,
+                };
                 invocation.made(role.arn());
                 (role, true)
             }
         };
+        // Just created, or changed by the properties themselves: the policy is written
+        // without reading it first. Otherwise it is read, so drift is repaired.
+        let policy_known_stale = created
+            || old.is_some_and(|o| {
+                permission_policy(&o.locations(), &o.s3.network, &plan.iam_statements()) != policy
+            });
         let rights = Rights {
             policy_name: POLICY_NAME,
             policy: &policy,
+            policy_known_stale,
             plan: &plan,
             tags: &properties.tags,
             previous_tag_keys: old
@@ -588,21 +646,8 @@ impl VendorS3Access {
                     message: "the response held no role".into(),
                 })
             }
-            // A retried Create whose first attempt made the role: adopt it if it is ours.
             Err(Retried::Failed(error)) if error.code() == Some("EntityAlreadyExists") => {
-                match self.get_role(name).await? {
-                    Some(role)
-                        if iam::ownership(
-                            role.tags().iter().map(|t| (t.key(), t.value())),
-                            owner,
-                        ) == Ownership::Ours =>
-                    {
-                        Ok(role)
-                    }
-                    _ => Err(RoleError::NotOurs(format!(
-                        "role {name} already exists and was not created by this resource: it is left unchanged"
-                    ))),
-                }
+                Err(RoleError::AlreadyExists)
             }
             Err(Retried::Failed(error)) => Err(iam_error("CreateRole", name, error)),
             Err(Retried::StillRejected(rejected)) => Err(RoleError::Principal(
@@ -675,22 +720,16 @@ impl VendorS3Access {
         if let Some(refusal) = owned.refusal(&format!("role {name}")) {
             return Err(RoleError::NotOurs(refusal));
         }
-        remove_rights(
+        remove(
             &self.clients,
             Principal::Role(name),
             role.arn(),
             &tags,
             owner,
+            POLICY_NAME,
         )
         .await?;
-        match self.clients.iam.delete_role().role_name(name).send().await {
-            Ok(_) => {
-                tracing::info!(role = name, "role deleted");
-                Ok(())
-            }
-            Err(error) if error.code() == Some("NoSuchEntity") => Ok(()),
-            Err(error) => Err(iam_error("DeleteRole", name, error)),
-        }
+        Ok(())
     }
 }
 
@@ -726,7 +765,14 @@ impl Resource for VendorS3Access {
     ) -> Result<Outcome, Failure> {
         let (name, path) = properties.target(invocation);
         Ok(self
-            .converge(invocation, &name, &path, &properties, None, None)
+            .converge(
+                invocation,
+                &name,
+                &path,
+                &properties,
+                None,
+                Start::new_role(None),
+            )
             .await?)
     }
 
@@ -741,7 +787,14 @@ impl Resource for VendorS3Access {
         let current = iam::name_and_path(physical_id, "role");
         if current.as_ref() == Some(&(name.clone(), path.clone())) {
             return Ok(self
-                .converge(invocation, &name, &path, &properties, old.as_ref(), None)
+                .converge(
+                    invocation,
+                    &name,
+                    &path,
+                    &properties,
+                    old.as_ref(),
+                    Start::existing_role(),
+                )
                 .await?);
         }
         // A new name or path: a new role. CloudFormation deletes the old one afterwards;
@@ -757,7 +810,14 @@ impl Resource for VendorS3Access {
         };
         tracing::info!(from = physical_id, to = %name, "replacing the role");
         Ok(self
-            .converge(invocation, &name, &path, &properties, None, carried)
+            .converge(
+                invocation,
+                &name,
+                &path,
+                &properties,
+                None,
+                Start::new_role(carried),
+            )
             .await?)
     }
 

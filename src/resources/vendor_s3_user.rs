@@ -15,7 +15,7 @@ use crate::iam;
 use crate::kms::{self, KmsError};
 use crate::policy::MAX_USER_INLINE_POLICY_CHARS;
 use crate::principal::{
-    IamCallError, Principal, Rights, RightsError, apply_rights, check_tag_room, remove_rights, tag,
+    IamCallError, Principal, Rights, RightsError, apply_rights, check_tag_room, remove, tag,
     tag_map,
 };
 use crate::propagation::Backoff;
@@ -312,6 +312,7 @@ impl VendorS3User {
             let rights = Rights {
                 policy_name: POLICY_NAME,
                 policy: &policy,
+                policy_known_stale: created,
                 plan: &plan,
                 tags: &properties.tags,
                 previous_tag_keys: old
@@ -853,15 +854,16 @@ impl VendorS3User {
         for key in self.access_key_ids(name).await? {
             self.delete_key(name, &key).await?;
         }
-        remove_rights(&self.clients, principal, user.arn(), &tags, owner).await?;
-        match self.clients.iam.delete_user().user_name(name).send().await {
-            Ok(_) => {
-                tracing::info!(user = name, "user deleted");
-                Ok(())
-            }
-            Err(e) if e.code() == Some("NoSuchEntity") => Ok(()),
-            Err(e) => Err(principal.error("DeleteUser", e).into()),
-        }
+        remove(
+            &self.clients,
+            principal,
+            user.arn(),
+            &tags,
+            owner,
+            POLICY_NAME,
+        )
+        .await?;
+        Ok(())
     }
 }
 
