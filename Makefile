@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 TOOLS := $(VENV)/.installed-$(shell sha1sum tools/requirements.txt | cut -c1-12)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help tools build package test lint unit demo clean
+.PHONY: help tools build package test lint unit demo bench clean
 
 help:
 	@echo "make demo   - run the function end to end against a local AWS stand-in (moto)"
@@ -62,6 +62,12 @@ cdk-test: $(TOOLS) cdk/node_modules/.package-lock.json
 
 demo: $(TOOLS) build
 	$(PY) tools/demo.py
+
+# Rust beside the Python standard (crhelper + boto3): cold start, latency, peak RSS, AWS
+# calls, binary sizes. Writes bench/results.md. Options: make bench BENCH_ARGS=--quick
+bench: $(TOOLS)
+	cargo build --release --bin vendor-access
+	$(PY) bench/bench.py $(BENCH_ARGS)
 
 clean:
 	cargo clean
