@@ -81,45 +81,37 @@ impl Request {
                 Ok(id)
             }
         };
+        // The three request shapes share these fields but no type.
+        macro_rules! request {
+            ($r:expr, $action:expr) => {
+                Request {
+                    reply_to: ReplyTo {
+                        response_url: $r.response_url,
+                        stack_id: $r.stack_id,
+                        request_id: $r.request_id,
+                        logical_resource_id: $r.logical_resource_id,
+                    },
+                    resource_type: $r.resource_type,
+                    properties: as_object($r.resource_properties, "ResourceProperties")?,
+                    action: $action,
+                }
+            };
+        }
         let request = match parsed {
-            Event::Create(r) => Request {
-                reply_to: ReplyTo {
-                    response_url: r.response_url,
-                    stack_id: r.stack_id,
-                    request_id: r.request_id,
-                    logical_resource_id: r.logical_resource_id,
-                },
-                resource_type: r.resource_type,
-                properties: as_object(r.resource_properties, "ResourceProperties")?,
-                action: Action::Create,
-            },
-            Event::Update(r) => Request {
-                reply_to: ReplyTo {
-                    response_url: r.response_url,
-                    stack_id: r.stack_id,
-                    request_id: r.request_id,
-                    logical_resource_id: r.logical_resource_id,
-                },
-                resource_type: r.resource_type,
-                properties: as_object(r.resource_properties, "ResourceProperties")?,
-                action: Action::Update {
+            Event::Create(r) => request!(r, Action::Create),
+            Event::Update(r) => {
+                let action = Action::Update {
                     physical_id: known_id(r.physical_resource_id)?,
                     old_properties: as_object(r.old_resource_properties, "OldResourceProperties")?,
-                },
-            },
-            Event::Delete(r) => Request {
-                reply_to: ReplyTo {
-                    response_url: r.response_url,
-                    stack_id: r.stack_id,
-                    request_id: r.request_id,
-                    logical_resource_id: r.logical_resource_id,
-                },
-                resource_type: r.resource_type,
-                properties: as_object(r.resource_properties, "ResourceProperties")?,
-                action: Action::Delete {
+                };
+                request!(r, action)
+            }
+            Event::Delete(r) => {
+                let action = Action::Delete {
                     physical_id: known_id(r.physical_resource_id)?,
-                },
-            },
+                };
+                request!(r, action)
+            }
             _ => return Err(malformed("unsupported RequestType".into())),
         };
         Ok(request)
