@@ -785,39 +785,25 @@ impl Resource for VendorS3Access {
     ) -> Result<Outcome, Failure> {
         let (name, path) = properties.target(invocation);
         let current = iam::name_and_path(physical_id, "role");
-        if current.as_ref() == Some(&(name.clone(), path.clone())) {
-            return Ok(self
-                .converge(
-                    invocation,
-                    &name,
-                    &path,
-                    &properties,
-                    old.as_ref(),
-                    Start::existing_role(),
-                )
-                .await?);
-        }
-        // A new name or path: a new role. CloudFormation deletes the old one afterwards;
-        // the external id moves with it unless a new one is given.
-        let carried = match &current {
-            Some((old_name, _)) => self
-                .get_role(old_name)
-                .await?
-                .and_then(|r| r.assume_role_policy_document().and_then(decode_document))
-                .as_ref()
-                .and_then(external_id_of),
-            None => None,
+        let (old, start) = if current.as_ref() == Some(&(name.clone(), path.clone())) {
+            (old.as_ref(), Start::existing_role())
+        } else {
+            // A new name or path: a new role. CloudFormation deletes the old one afterwards;
+            // the external id moves with it unless a new one is given.
+            let carried = match &current {
+                Some((old_name, _)) => self
+                    .get_role(old_name)
+                    .await?
+                    .and_then(|r| r.assume_role_policy_document().and_then(decode_document))
+                    .as_ref()
+                    .and_then(external_id_of),
+                None => None,
+            };
+            tracing::info!(from = physical_id, to = %name, "replacing the role");
+            (None, Start::new_role(carried))
         };
-        tracing::info!(from = physical_id, to = %name, "replacing the role");
         Ok(self
-            .converge(
-                invocation,
-                &name,
-                &path,
-                &properties,
-                None,
-                Start::new_role(carried),
-            )
+            .converge(invocation, &name, &path, &properties, old, start)
             .await?)
     }
 
