@@ -1,14 +1,19 @@
 //! vendor-access: CloudFormation custom resources that give SaaS vendors scoped access to
 //! S3 data (roles, users, CORS rules and bucket-policy statements).
+//!
+//! - [`cfn`]: the CloudFormation protocol (request, response, sender, properties reader,
+//!   the Lambda adapter). Knows nothing about IAM or S3.
+//! - [`rules`]: the input rules every resource type shares.
+//! - [`policy`]: policy documents as typed values, and the builders of ours.
+//! - [`aws`]: the clients and the operations on IAM, KMS, Secrets Manager and S3.
+//! - [`vendors`]: the vendor catalog, as data.
+//! - [`resources`]: the resource types.
+//! - [`settings`]: what the deployer decided.
 
-pub mod access;
 pub mod aws;
 pub mod cfn;
-pub mod iam;
-pub mod kms;
-pub mod lambda;
 pub mod policy;
-pub mod principal;
-pub mod propagation;
-pub mod properties;
 pub mod resources;
+pub mod rules;
+pub mod settings;
+pub mod vendors;

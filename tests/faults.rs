@@ -11,7 +11,8 @@ use support::cfn::{Cfn, assert_success, reason};
 use support::faults::{Fault, FaultProxy};
 use support::{clients, clients_at, data, moto, new_bucket, unique};
 use vendor_access::aws::Clients;
-use vendor_access::resources::{Settings, registry};
+use vendor_access::resources::registry;
+use vendor_access::settings::Settings;
 
 const ROLE: &str = "Custom::VendorS3Access";
 const USER: &str = "Custom::VendorS3User";

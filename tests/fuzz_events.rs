@@ -32,14 +32,15 @@ use serde_json::{Map, Value, json};
 use support::logs::CapturedLogs;
 use support::{ACCOUNT, REGION};
 use vendor_access::aws::Clients;
+use vendor_access::cfn::properties::{FromProperties, InvalidProperties};
 use vendor_access::cfn::response::MAX_BODY_BYTES;
 use vendor_access::cfn::{Action, Dispatcher, OwnerId, Request, failed_create_id};
-use vendor_access::properties::{FromProperties, InvalidProperties};
 use vendor_access::resources::bucket_cors::BucketCorsProperties;
 use vendor_access::resources::bucket_policy_statements::BucketPolicyStatementsProperties;
+use vendor_access::resources::registry;
 use vendor_access::resources::vendor_s3_access::RoleProperties;
 use vendor_access::resources::vendor_s3_user::UserProperties;
-use vendor_access::resources::{Settings, registry};
+use vendor_access::settings::Settings;
 use wiremock::matchers::{any as any_request, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -696,8 +697,7 @@ enum Input {
     Bytes(Vec<u8>),
 }
 
-/// Bytes that are not JSON reach the handler as a JSON string, as `lambda::NonJsonAsString`
-/// delivers them.
+/// The event as the test reads it: bytes that are not JSON as their text.
 fn as_lambda_delivers(bytes: &[u8]) -> Value {
     serde_json::from_slice(bytes)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
@@ -742,7 +742,10 @@ struct Harness {
 
 /// What became of one input.
 struct Seen {
+    /// The event as the test reads it: JSON, or the text of bytes that are not JSON.
     event: Value,
+    /// The bytes delivered.
+    bytes: Vec<u8>,
     url: String,
     /// The whole reason of the response sent (a body may carry it shortened), or why none
     /// could be sent.
@@ -788,17 +791,14 @@ impl Harness {
     async fn deliver(&self, input: &Input) -> Seen {
         self.reset().await;
         let url = support::response_url(&self.catcher);
-        let event = match input {
-            Input::Event(event) => with_url(event, &url),
-            Input::Bytes(bytes) => as_lambda_delivers(&replace_bytes(
-                bytes,
-                URL_PLACEHOLDER.as_bytes(),
-                url.as_bytes(),
-            )),
+        let bytes = match input {
+            Input::Event(event) => support::event_bytes(&with_url(event, &url)),
+            Input::Bytes(bytes) => replace_bytes(bytes, URL_PLACEHOLDER.as_bytes(), url.as_bytes()),
         };
+        let event = as_lambda_delivers(&bytes);
         let handled = self
             .dispatcher
-            .handle(event.clone(), support::deadline_in(30))
+            .handle(&bytes, support::deadline_in(30))
             .await
             .map(|response| response.reason().map(str::to_string))
             .map_err(|e| e.to_string());
@@ -813,6 +813,7 @@ impl Harness {
         let aws_calls = self.aws.received_requests().await.map_or(0, |r| r.len());
         Seen {
             event,
+            bytes,
             url,
             handled,
             bodies,
@@ -926,7 +927,7 @@ fn check(seen: &Seen) -> Result<String, TestCaseError> {
         );
     }
 
-    let Ok(request) = Request::parse(&seen.event) else {
+    let Ok(request) = Request::parse(&seen.bytes, &support::local_urls()) else {
         prop_assert_eq!(status, "FAILED");
         // Even a malformed Update or Delete keeps the id it names.
         let kind = seen.event.get("RequestType").and_then(Value::as_str);

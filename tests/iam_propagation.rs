@@ -17,9 +17,10 @@ use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use serde_json::json;
 use support::cfn::{Cfn, assert_success, reason};
 use support::{clients, unique};
+use vendor_access::aws::propagation::Backoff;
 use vendor_access::cfn::Registry;
-use vendor_access::propagation::Backoff;
 use vendor_access::resources::vendor_s3_access::VendorS3Access;
+use vendor_access::settings::{Settings, Waits};
 
 const NEW_PRINCIPAL: &str = "arn:aws:iam::111122223333:role/just-created";
 
@@ -81,7 +82,14 @@ fn iam_rules(create_role: Rule) -> Vec<Rule> {
 async fn cfn_with(rules: &[Rule], backoff: Backoff) -> Cfn {
     let mut clients = clients().await;
     clients.iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, rules);
-    let resource = VendorS3Access::new(clients, Default::default()).with_backoff(backoff);
+    let settings = Settings {
+        waits: Waits {
+            propagation: backoff,
+            ..Waits::default()
+        },
+        ..Settings::default()
+    };
+    let resource = VendorS3Access::new(clients, settings);
     Cfn::with_registry(Registry::new().with(resource))
 }
 

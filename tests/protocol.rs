@@ -9,11 +9,11 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 use support::{Stack, catcher, deadline_in, dispatcher, response_url, responses};
 use tokio::time::Instant;
+use vendor_access::cfn::properties::{Fields, FromProperties, InvalidProperties, Problems};
 use vendor_access::cfn::{
     Dispatcher, Failure, HttpSender, Invocation, Outcome, Registry, Resource, Retry, UrlPolicy,
     failed_create_id,
 };
-use vendor_access::properties::{Fields, FromProperties, InvalidProperties, Problems};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -132,7 +132,7 @@ async fn create_probe(behaviour: Behaviour, props: Value) -> (Probe, MockServer,
     let catcher = catcher().await;
     let event = Stack::new().create(&response_url(&catcher), PROBE, "Probe", props);
     with_probe(&probe)
-        .handle(event, deadline_in(30))
+        .handle(&support::event_bytes(&event), deadline_in(30))
         .await
         .expect("delivered");
     let mut bodies = responses(&catcher).await;
@@ -185,7 +185,9 @@ async fn a_500_is_retried_until_the_response_is_accepted() {
         .await;
     let probe = Probe::new(Behaviour::Succeed);
     let event = Stack::new().create(&response_url(&catcher), PROBE, "P", json!({"Name": "b"}));
-    let sent = with_probe(&probe).handle(event, deadline_in(30)).await;
+    let sent = with_probe(&probe)
+        .handle(&support::event_bytes(&event), deadline_in(30))
+        .await;
     assert!(sent.is_ok(), "{sent:?}");
     let bodies = responses(&catcher).await;
     assert_eq!(bodies.len(), 3);
@@ -204,7 +206,9 @@ async fn a_403_is_not_retried() {
         .await;
     let probe = Probe::new(Behaviour::Succeed);
     let event = Stack::new().create(&response_url(&catcher), PROBE, "P", json!({"Name": "c"}));
-    let sent = with_probe(&probe).handle(event, deadline_in(30)).await;
+    let sent = with_probe(&probe)
+        .handle(&support::event_bytes(&event), deadline_in(30))
+        .await;
     assert!(sent.unwrap_err().to_string().contains("403"));
     assert_eq!(catcher.received_requests().await.unwrap().len(), 1);
 }
@@ -247,7 +251,7 @@ async fn a_handler_that_outlives_the_deadline_is_answered_failed_in_time() {
     let event = Stack::new().create(&response_url(&catcher), PROBE, "P", json!({"Name": "f"}));
     let deadline = deadline_in(5);
     with_probe(&probe)
-        .handle(event, deadline)
+        .handle(&support::event_bytes(&event), deadline)
         .await
         .expect("delivered");
     let answered = Instant::now();
@@ -268,7 +272,7 @@ async fn deleting_a_failed_create_succeeds_without_touching_anything() {
     let marker = failed_create_id("req-1");
     let event = Stack::new().delete(&response_url(&catcher), PROBE, "P", &marker, json!({}));
     with_probe(&probe)
-        .handle(event, deadline_in(30))
+        .handle(&support::event_bytes(&event), deadline_in(30))
         .await
         .unwrap();
     let body = &responses(&catcher).await[0];
@@ -290,7 +294,7 @@ async fn deleting_an_id_cloudformation_invented_touches_nothing() {
         json!({"Name": "x"}),
     );
     with_probe(&probe)
-        .handle(event, deadline_in(30))
+        .handle(&support::event_bytes(&event), deadline_in(30))
         .await
         .unwrap();
     let body = &responses(&catcher).await[0];
@@ -311,7 +315,7 @@ async fn a_delete_keeps_its_physical_id() {
         json!({"Name": "other"}),
     );
     with_probe(&probe)
-        .handle(event, deadline_in(30))
+        .handle(&support::event_bytes(&event), deadline_in(30))
         .await
         .unwrap();
     let body = &responses(&catcher).await[0];
@@ -329,7 +333,7 @@ async fn malformed_json_with_a_response_url_is_answered_failed() {
         r#"{{"RequestType": "Create", "ResponseURL": "{url}", "StackId": "arn:stack", "RequestId": "r-9", "LogicalResourceId": "L", "ResourceProperties": {{"#
     );
     with_probe(&probe)
-        .handle(Value::String(broken), deadline_in(30))
+        .handle(broken.as_bytes(), deadline_in(30))
         .await
         .expect("answered");
     let body = &responses(&catcher).await[0];
@@ -346,7 +350,7 @@ async fn json_that_is_not_a_request_is_answered_failed() {
     let event =
         json!({"ResponseURL": response_url(&catcher), "RequestType": "Explode", "StackId": "s"});
     with_probe(&probe)
-        .handle(event, deadline_in(30))
+        .handle(&support::event_bytes(&event), deadline_in(30))
         .await
         .expect("answered");
     let body = &responses(&catcher).await[0];
@@ -365,7 +369,7 @@ async fn an_unknown_resource_type_names_the_supported_ones() {
     let catcher = catcher().await;
     let event = Stack::new().create(&response_url(&catcher), "Custom::Nope", "P", json!({}));
     with_probe(&probe)
-        .handle(event, deadline_in(30))
+        .handle(&support::event_bytes(&event), deadline_in(30))
         .await
         .unwrap();
     let body = &responses(&catcher).await[0];
@@ -405,10 +409,13 @@ async fn a_response_url_that_is_not_https_s3_is_refused() {
     let catcher = catcher().await;
     let strict = Dispatcher::new(
         Registry::new().with(probe.clone()),
-        Arc::new(HttpSender::new(UrlPolicy::default(), Retry::default())),
+        Arc::new(HttpSender::new(Retry::default())),
+        UrlPolicy::default(),
     );
     let event = Stack::new().create(&response_url(&catcher), PROBE, "P", json!({"Name": "h"}));
-    let refused = strict.handle(event, deadline_in(30)).await;
+    let refused = strict
+        .handle(&support::event_bytes(&event), deadline_in(30))
+        .await;
     assert!(
         refused
             .unwrap_err()
@@ -444,7 +451,7 @@ mod response_url_faults {
         );
         let event = Stack::new().create(&url, PROBE, "P", json!({"Name": "r"}));
         with_probe(&probe)
-            .handle(event, deadline_in(30))
+            .handle(&support::event_bytes(&event), deadline_in(30))
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())
@@ -487,7 +494,9 @@ mod response_url_faults {
         let url = format!("{}/cfn-response/r", proxy.endpoint);
         let event = Stack::new().create(&url, PROBE, "P", json!({"Name": "s"}));
         let deadline = deadline_in(8);
-        let result = with_probe(&probe).handle(event, deadline).await;
+        let result = with_probe(&probe)
+            .handle(&support::event_bytes(&event), deadline)
+            .await;
         assert!(result.is_err(), "nothing could be delivered");
         assert!(
             Instant::now() < deadline,

@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::request::{Action, OwnerId, Request};
+use super::request::{Action, OwnerId, ReplyTo, Request, Unparsed};
 use super::resource::{Invocation, Registry, ResourceType};
-use super::response::{Outcome, Response};
+use super::response::{Failed, Outcome, Response};
+use super::response_url::{UrlPolicy, UrlRefused};
 use super::sender::{ResponseSender, SendError};
 
 /// Work still running this long before the Lambda deadline is abandoned, so that the
@@ -40,6 +40,8 @@ pub enum DispatchError {
     #[error("no ResponseURL could be found in the event: {0}")]
     Unanswerable(String),
     #[error(transparent)]
+    Refused(#[from] UrlRefused),
+    #[error(transparent)]
     Send(#[from] SendError),
 }
 
@@ -48,39 +50,42 @@ pub enum DispatchError {
 pub struct Dispatcher {
     registry: Registry,
     sender: Arc<dyn ResponseSender>,
+    urls: UrlPolicy,
     locks: ResourceLocks,
 }
 
 impl Dispatcher {
-    pub fn new(registry: Registry, sender: Arc<dyn ResponseSender>) -> Self {
+    pub fn new(registry: Registry, sender: Arc<dyn ResponseSender>, urls: UrlPolicy) -> Self {
         Dispatcher {
             registry,
             sender,
+            urls,
             locks: ResourceLocks::default(),
         }
     }
 
-    /// Handles one event and sends exactly one response, finishing before `deadline`.
-    /// Returns the response that was delivered.
-    pub async fn handle(&self, event: Value, deadline: Instant) -> Result<Response, DispatchError> {
-        let request = match Request::parse(&event) {
+    /// Handles one event, as the bytes Lambda received, and sends exactly one response,
+    /// finishing before `deadline`. Returns the response that was delivered.
+    pub async fn handle(&self, event: &[u8], deadline: Instant) -> Result<Response, DispatchError> {
+        let request = match Request::parse(event, &self.urls) {
             Ok(request) => request,
-            Err(malformed) => {
-                tracing::error!(reason = %malformed.reason, "malformed event");
-                let reply_to = malformed
-                    .reply_to
-                    .ok_or_else(|| DispatchError::Unanswerable(malformed.reason.clone()))?;
-                let physical_id = malformed
-                    .physical_id
-                    .filter(|id| !id.is_empty())
-                    .unwrap_or_else(|| failed_create_id(&reply_to.request_id));
-                let response = Response::failed(
-                    reply_to,
-                    physical_id,
-                    format!("malformed CloudFormation event: {}", malformed.reason),
-                );
-                return self.deliver(response, deadline).await;
+            Err(Unparsed::Malformed {
+                reason,
+                reply_to,
+                physical_id,
+            }) => {
+                tracing::error!(reason = %reason, "malformed event");
+                let id = physical_id.unwrap_or_else(|| failed_create_id(&reply_to.request_id));
+                let reason = format!("malformed CloudFormation event: {reason}");
+                return self
+                    .reply(*reply_to, Err(Failed::new(id, reason)), deadline)
+                    .await;
             }
+            Err(Unparsed::NoResponseUrl(reason)) => {
+                tracing::error!(reason = %reason, "malformed event");
+                return Err(DispatchError::Unanswerable(reason));
+            }
+            Err(Unparsed::Refused(refused)) => return Err(refused.into()),
         };
         let span = tracing::info_span!(
             "request",
@@ -90,25 +95,26 @@ impl Dispatcher {
             request_id = %request.reply_to.request_id,
         );
         async {
-            self.sender.accepts(&request.reply_to.response_url)?;
-            let response = self.respond(request, deadline).await;
-            match response.reason() {
-                None => tracing::info!(physical_id = %response.physical_id, "SUCCESS"),
-                Some(reason) => {
-                    tracing::warn!(physical_id = %response.physical_id, reason, "FAILED")
-                }
-            }
-            self.deliver(response, deadline).await
+            let reply_to = request.reply_to.clone();
+            let answer = self.answer(request, deadline).await;
+            self.reply(reply_to, answer, deadline).await
         }
         .instrument(span)
         .await
     }
 
-    async fn deliver(
+    /// The one place a response is made and sent.
+    async fn reply(
         &self,
-        response: Response,
+        reply_to: ReplyTo,
+        answer: Result<Outcome, Failed>,
         deadline: Instant,
     ) -> Result<Response, DispatchError> {
+        let response = Response::new(reply_to, answer);
+        match response.reason() {
+            None => tracing::info!(physical_id = %response.physical_id, "SUCCESS"),
+            Some(reason) => tracing::warn!(physical_id = %response.physical_id, reason, "FAILED"),
+        }
         let send_by = deadline
             .checked_sub(SEND_BEFORE_DEADLINE)
             .unwrap_or(deadline);
@@ -118,34 +124,17 @@ impl Dispatcher {
         Ok(response)
     }
 
-    /// The one response for a well-formed request.
-    async fn respond(&self, request: Request, deadline: Instant) -> Response {
-        let reply_to = request.reply_to.clone();
+    /// What a well-formed request comes to.
+    async fn answer(&self, request: Request, deadline: Instant) -> Result<Outcome, Failed> {
         // The id to answer with when the work does not succeed.
         let fallback_id = match request.physical_id() {
             Some(id) => id.to_string(),
-            None => failed_create_id(&reply_to.request_id),
+            None => failed_create_id(&request.reply_to.request_id),
         };
-        if let Action::Delete { physical_id } = &request.action
-            && is_failed_create_id(physical_id)
-        {
-            tracing::info!("delete of a failed create: nothing was made");
-            return Response::success(reply_to, Outcome::new(physical_id.clone()));
-        }
-        let Some(resource_type) = self.registry.find(&request.resource_type) else {
-            let reason = format!(
-                "unsupported ResourceType {:?}; this function serves {}",
-                request.resource_type,
-                self.registry.names().join(", ")
-            );
-            return Response::failed(reply_to, fallback_id, reason);
+        let resource_type = match self.resource_type(&request) {
+            Ok(resource_type) => resource_type,
+            Err(answered) => return answered.map_err(|reason| Failed::new(fallback_id, reason)),
         };
-        if let Action::Delete { physical_id } = &request.action
-            && !resource_type.recognizes(physical_id)
-        {
-            tracing::info!(physical_id, "delete of an id this function never made");
-            return Response::success(reply_to, Outcome::new(physical_id.clone()));
-        }
         let work_deadline = deadline
             .checked_sub(ABANDON_BEFORE_DEADLINE)
             .unwrap_or_else(Instant::now);
@@ -153,43 +142,61 @@ impl Dispatcher {
             Action::Delete { physical_id } => Some(physical_id.clone()),
             _ => None,
         };
+        let is_create = request.action == Action::Create;
         let invocation = Invocation::new(request, work_deadline);
-        let watched = invocation.clone();
-        let _serialised = match self.locks.acquire(&watched.owner(), work_deadline).await {
-            Some(guard) => guard,
-            None => {
-                return Response::failed(
-                    reply_to,
-                    fallback_id,
-                    "timed out waiting for another request on the same resource to finish",
-                );
-            }
+        let Some(_serialised) = self.locks.acquire(&invocation.owner(), work_deadline).await else {
+            let reason = "timed out waiting for another request on the same resource to finish";
+            return Err(Failed::new(fallback_id, reason));
         };
-        let outcome = run_guarded(resource_type, invocation, work_deadline).await;
+        let outcome = run_guarded(resource_type, invocation.clone(), work_deadline).await;
         // A Create that made something before failing answers with what it made, so the
         // rollback's Delete cleans it up; otherwise with the marker.
-        let fallback_id = match (&watched.request.action, watched.made_id()) {
-            (Action::Create, Some(made)) => made,
+        let fallback_id = match (is_create, invocation.made_id()) {
+            (true, Some(made)) => made,
             _ => fallback_id,
         };
         match outcome {
-            Ok(outcome) => {
-                let mut outcome = outcome;
+            Ok(mut outcome) => {
                 if let Some(id) = delete_id {
                     // A Delete never changes the id.
                     outcome.physical_id = id;
                 }
                 if outcome.physical_id.is_empty() {
-                    return Response::failed(
-                        reply_to,
-                        fallback_id,
-                        "internal error: the resource type returned an empty physical id",
-                    );
+                    let reason = "internal error: the resource type returned an empty physical id";
+                    return Err(Failed::new(fallback_id, reason));
                 }
-                Response::success(reply_to, outcome)
+                Ok(outcome)
             }
-            Err(reason) => Response::failed(reply_to, fallback_id, reason),
+            Err(reason) => Err(Failed::new(fallback_id, reason)),
         }
+    }
+
+    /// The resource type to run, or the answer given without running one: SUCCESS for a
+    /// Delete of an id no type could have made (no AWS call), FAILED for an unknown type.
+    fn resource_type(
+        &self,
+        request: &Request,
+    ) -> Result<Arc<dyn ResourceType>, Result<Outcome, String>> {
+        let delete_of = match &request.action {
+            Action::Delete { physical_id } => Some(physical_id.as_str()),
+            _ => None,
+        };
+        if let Some(id) = delete_of.filter(|id| is_failed_create_id(id)) {
+            tracing::info!("delete of a failed create: nothing was made");
+            return Err(Ok(Outcome::new(id)));
+        }
+        let Some(resource_type) = self.registry.find(&request.resource_type) else {
+            return Err(Err(format!(
+                "unsupported ResourceType {:?}; this function serves {}",
+                request.resource_type,
+                self.registry.names().join(", ")
+            )));
+        };
+        if let Some(id) = delete_of.filter(|id| !resource_type.recognizes(id)) {
+            tracing::info!(physical_id = id, "delete of an id this function never made");
+            return Err(Ok(Outcome::new(id)));
+        }
+        Ok(resource_type)
     }
 }
 

@@ -1,13 +1,15 @@
-//! The request CloudFormation sends to a custom resource.
+//! The request CloudFormation sends to a custom resource, parsed once from the bytes the
+//! Lambda runtime received.
 
-use aws_lambda_events::event::cloudformation::CloudFormationCustomResourceRequest as Event;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+
+use super::response_url::{ResponseUrl, UrlPolicy, UrlRefused};
 
 /// Where and to whom a response goes: the fields every response must echo.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplyTo {
-    pub response_url: String,
+    pub response_url: ResponseUrl,
     pub stack_id: String,
     pub request_id: String,
     pub logical_resource_id: String,
@@ -35,86 +37,71 @@ pub struct Request {
     pub action: Action,
 }
 
-/// The event could not be read as a custom-resource request.
+/// Why an event is not a request this function can act on.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("malformed CloudFormation event: {reason}")]
-pub struct MalformedEvent {
-    pub reason: String,
-    /// Where to answer, when enough of the event could be made out.
-    pub reply_to: Option<ReplyTo>,
-    pub physical_id: Option<String>,
+pub enum Unparsed {
+    /// Enough was made out to answer: CloudFormation gets a FAILED response.
+    #[error("malformed CloudFormation event: {reason}")]
+    Malformed {
+        reason: String,
+        reply_to: Box<ReplyTo>,
+        physical_id: Option<String>,
+    },
+    #[error("no ResponseURL could be found in the event: {0}")]
+    NoResponseUrl(String),
+    #[error(transparent)]
+    Refused(#[from] UrlRefused),
 }
 
 impl Request {
-    /// Parses an event. `event` may be a JSON string holding text that is not JSON at all;
-    /// then the reply fields are searched for in the text.
-    pub fn parse(event: &Value) -> Result<Request, Box<MalformedEvent>> {
-        if let Value::String(text) = event {
-            return Err(Box::new(MalformedEvent {
-                reason: "the event is not valid JSON".into(),
-                reply_to: reply_to_from_text(text),
-                physical_id: field_from_text(text, "PhysicalResourceId"),
-            }));
+    /// Parses the event's bytes. Text that is not JSON at all is searched for the reply
+    /// fields, so that even a broken event is answered; the ResponseURL is checked
+    /// against `urls` before anything else is done.
+    pub fn parse(event: &[u8], urls: &UrlPolicy) -> Result<Request, Unparsed> {
+        let mut fields: Map<String, Value> = match serde_json::from_slice(event) {
+            Ok(fields) => fields,
+            Err(error) if error.is_data() => {
+                return Err(Unparsed::NoResponseUrl(format!(
+                    "the event is not a JSON object ({error})"
+                )));
+            }
+            Err(_) => return Err(from_text(&String::from_utf8_lossy(event), urls)),
+        };
+        let reply_to = reply_to(&fields, urls)?;
+        let physical_id = text(&fields, "PhysicalResourceId").filter(|id| !id.is_empty());
+        let malformed = |reason: &str| Unparsed::Malformed {
+            reason: reason.to_string(),
+            reply_to: Box::new(reply_to.clone()),
+            physical_id: physical_id.clone(),
+        };
+        for name in ["StackId", "RequestId", "LogicalResourceId", "ResourceType"] {
+            if text(&fields, name).is_none() {
+                return Err(malformed(&format!("{name} must be a string")));
+            }
         }
-        let malformed = |reason: String| {
-            Box::new(MalformedEvent {
-                reason,
-                reply_to: reply_to_from_value(event),
-                physical_id: event
-                    .get("PhysicalResourceId")
-                    .and_then(Value::as_str)
-                    .filter(|id| !id.is_empty())
-                    .map(str::to_string),
-            })
+        let known_id = || {
+            physical_id
+                .clone()
+                .ok_or_else(|| malformed("PhysicalResourceId must not be empty"))
         };
-        let parsed: Event =
-            serde_json::from_value(event.clone()).map_err(|e| malformed(e.to_string()))?;
-        let as_object = |properties: Value, name: &str| match properties {
-            Value::Object(map) => Ok(map),
-            Value::Null => Ok(Map::new()),
-            _ => Err(malformed(format!("{name} must be an object"))),
+        let action = match text(&fields, "RequestType").as_deref() {
+            Some("Create") => Action::Create,
+            Some("Update") => Action::Update {
+                physical_id: known_id()?,
+                old_properties: object(&mut fields, "OldResourceProperties")
+                    .map_err(|r| malformed(&r))?,
+            },
+            Some("Delete") => Action::Delete {
+                physical_id: known_id()?,
+            },
+            _ => return Err(malformed("unsupported RequestType")),
         };
-        let known_id = |id: String| {
-            if id.is_empty() {
-                Err(malformed("PhysicalResourceId must not be empty".into()))
-            } else {
-                Ok(id)
-            }
-        };
-        // The three request shapes share these fields but no type.
-        macro_rules! request {
-            ($r:expr, $action:expr) => {
-                Request {
-                    reply_to: ReplyTo {
-                        response_url: $r.response_url,
-                        stack_id: $r.stack_id,
-                        request_id: $r.request_id,
-                        logical_resource_id: $r.logical_resource_id,
-                    },
-                    resource_type: $r.resource_type,
-                    properties: as_object($r.resource_properties, "ResourceProperties")?,
-                    action: $action,
-                }
-            };
-        }
-        let request = match parsed {
-            Event::Create(r) => request!(r, Action::Create),
-            Event::Update(r) => {
-                let action = Action::Update {
-                    physical_id: known_id(r.physical_resource_id)?,
-                    old_properties: as_object(r.old_resource_properties, "OldResourceProperties")?,
-                };
-                request!(r, action)
-            }
-            Event::Delete(r) => {
-                let action = Action::Delete {
-                    physical_id: known_id(r.physical_resource_id)?,
-                };
-                request!(r, action)
-            }
-            _ => return Err(malformed("unsupported RequestType".into())),
-        };
-        Ok(request)
+        Ok(Request {
+            resource_type: text(&fields, "ResourceType").unwrap_or_default(),
+            properties: object(&mut fields, "ResourceProperties").map_err(|r| malformed(&r))?,
+            reply_to,
+            action,
+        })
     }
 
     /// The physical id CloudFormation already knows, for Update and Delete.
@@ -183,23 +170,50 @@ impl OwnerId {
     }
 }
 
-fn reply_to_from_value(event: &Value) -> Option<ReplyTo> {
-    let field = |name: &str| event.get(name).and_then(Value::as_str).map(str::to_string);
-    Some(ReplyTo {
-        response_url: field("ResponseURL")?,
-        stack_id: field("StackId").unwrap_or_default(),
-        request_id: field("RequestId").unwrap_or_default(),
-        logical_resource_id: field("LogicalResourceId").unwrap_or_default(),
+/// A string field of the event; `None` when absent or not a string.
+fn text(fields: &Map<String, Value>, name: &str) -> Option<String> {
+    fields.get(name).and_then(Value::as_str).map(str::to_string)
+}
+
+/// An object field, moved out of the event; absent or `null` is empty.
+fn object(fields: &mut Map<String, Value>, name: &str) -> Result<Map<String, Value>, String> {
+    match fields.remove(name) {
+        Some(Value::Object(map)) => Ok(map),
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(_) => Err(format!("{name} must be an object")),
+    }
+}
+
+fn reply_to(fields: &Map<String, Value>, urls: &UrlPolicy) -> Result<ReplyTo, Unparsed> {
+    let url = text(fields, "ResponseURL")
+        .ok_or_else(|| Unparsed::NoResponseUrl("ResponseURL is missing or not a string".into()))?;
+    Ok(ReplyTo {
+        response_url: urls.check(&url)?,
+        stack_id: text(fields, "StackId").unwrap_or_default(),
+        request_id: text(fields, "RequestId").unwrap_or_default(),
+        logical_resource_id: text(fields, "LogicalResourceId").unwrap_or_default(),
     })
 }
 
-fn reply_to_from_text(text: &str) -> Option<ReplyTo> {
-    Some(ReplyTo {
-        response_url: field_from_text(text, "ResponseURL")?,
-        stack_id: field_from_text(text, "StackId").unwrap_or_default(),
-        request_id: field_from_text(text, "RequestId").unwrap_or_default(),
-        logical_resource_id: field_from_text(text, "LogicalResourceId").unwrap_or_default(),
-    })
+/// The reply fields of text that is not JSON, so that it can still be answered FAILED.
+fn from_text(text: &str, urls: &UrlPolicy) -> Unparsed {
+    let Some(url) = field_from_text(text, "ResponseURL") else {
+        return Unparsed::NoResponseUrl("the event is not valid JSON".into());
+    };
+    let response_url = match urls.check(&url) {
+        Ok(url) => url,
+        Err(refused) => return Unparsed::Refused(refused),
+    };
+    Unparsed::Malformed {
+        reason: "the event is not valid JSON".into(),
+        reply_to: Box::new(ReplyTo {
+            response_url,
+            stack_id: field_from_text(text, "StackId").unwrap_or_default(),
+            request_id: field_from_text(text, "RequestId").unwrap_or_default(),
+            logical_resource_id: field_from_text(text, "LogicalResourceId").unwrap_or_default(),
+        }),
+        physical_id: field_from_text(text, "PhysicalResourceId").filter(|id| !id.is_empty()),
+    }
 }
 
 /// Finds `"name": "value"` in text that is not valid JSON as a whole.
@@ -220,31 +234,59 @@ fn field_from_text(text: &str, name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+
+    fn urls() -> UrlPolicy {
+        UrlPolicy::default()
+    }
+
+    const URL: &str =
+        "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/a?b=c";
 
     #[test]
     fn reply_fields_are_found_in_broken_json() {
-        let text = r#"{"RequestType": "Create", "ResponseURL": "https://x.s3.amazonaws.com/a?b=c\"d", "StackId": "s", "#;
-        let reply = reply_to_from_text(text).expect("reply fields");
-        assert_eq!(reply.response_url, "https://x.s3.amazonaws.com/a?b=c\"d");
-        assert_eq!(reply.stack_id, "s");
-        assert_eq!(reply.request_id, "");
+        let text =
+            format!(r#"{{"RequestType": "Create", "ResponseURL": "{URL}\"d", "StackId": "s", "#);
+        let Unparsed::Malformed { reply_to, .. } =
+            Request::parse(text.as_bytes(), &urls()).unwrap_err()
+        else {
+            panic!("not answerable")
+        };
+        assert_eq!(reply_to.response_url.as_str(), format!("{URL}\"d"));
+        assert_eq!(reply_to.stack_id, "s");
+        assert_eq!(reply_to.request_id, "");
     }
 
     #[test]
     fn an_update_carries_its_old_properties() {
-        let event = json!({
-            "RequestType": "Update", "ResponseURL": "https://u", "StackId": "s",
+        let event = format!(
+            r#"{{"RequestType": "Update", "ResponseURL": "{URL}", "StackId": "s",
             "RequestId": "r", "ResourceType": "Custom::X", "LogicalResourceId": "L",
-            "PhysicalResourceId": "p", "ResourceProperties": {"A": "1"},
-            "OldResourceProperties": {"A": "0"}
-        });
-        let request = Request::parse(&event).expect("parses");
+            "PhysicalResourceId": "p", "ResourceProperties": {{"A": "1"}},
+            "OldResourceProperties": {{"A": "0"}}}}"#
+        );
+        let request = Request::parse(event.as_bytes(), &urls()).expect("parses");
         assert_eq!(request.physical_id(), Some("p"));
         let Action::Update { old_properties, .. } = request.action else {
             panic!("not an update")
         };
         assert_eq!(old_properties["A"], "0");
+    }
+
+    #[test]
+    fn json_that_is_no_object_or_has_no_url_cannot_be_answered() {
+        for event in [
+            r#"[{"ResponseURL": "x"}]"#,
+            r#""text""#,
+            r#"{"RequestType": "Create"}"#,
+        ] {
+            assert!(
+                matches!(
+                    Request::parse(event.as_bytes(), &urls()),
+                    Err(Unparsed::NoResponseUrl(_))
+                ),
+                "{event}"
+            );
+        }
     }
 
     #[test]

@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use tokio::time::Instant;
 
+use super::properties::{FromProperties, InvalidProperties};
 use super::request::{Action, OwnerId, Request};
 use super::response::Outcome;
-use crate::properties::{FromProperties, InvalidProperties};
 
 /// One request being served, with the time by which the work must be done.
 #[derive(Debug, Clone)]
@@ -47,6 +47,11 @@ impl Invocation {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// The stack's id: its ARN, which names the partition and region.
+    pub fn stack_id(&self) -> &str {
+        &self.request.reply_to.stack_id
     }
 
     pub fn owner(&self) -> OwnerId {

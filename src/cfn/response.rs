@@ -39,6 +39,22 @@ impl Outcome {
     }
 }
 
+/// A request that failed: why, and the physical id CloudFormation is answered with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failed {
+    pub physical_id: String,
+    pub reason: String,
+}
+
+impl Failed {
+    pub fn new(physical_id: impl Into<String>, reason: impl Into<String>) -> Self {
+        Failed {
+            physical_id: physical_id.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
 /// A complete response, ready to be sent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Response {
@@ -66,25 +82,27 @@ struct Body<'a> {
 }
 
 impl Response {
-    pub fn success(reply_to: ReplyTo, outcome: Outcome) -> Self {
-        Response {
-            status: Status::Success,
-            physical_id: outcome.physical_id,
-            reply_to,
-            data: outcome.data,
-            no_echo: outcome.no_echo,
-        }
-    }
-
-    pub fn failed(reply_to: ReplyTo, physical_id: String, reason: impl Into<String>) -> Self {
-        Response {
-            status: Status::Failed {
-                reason: reason.into(),
+    /// The one place a response is made: the outcome of a request, or why it failed and
+    /// the physical id to answer with then (a failure never answers without a reason).
+    pub fn new(reply_to: ReplyTo, answer: Result<Outcome, Failed>) -> Self {
+        match answer {
+            Ok(outcome) => Response {
+                status: Status::Success,
+                physical_id: outcome.physical_id,
+                reply_to,
+                data: outcome.data,
+                no_echo: outcome.no_echo,
             },
-            physical_id,
-            reply_to,
-            data: Map::new(),
-            no_echo: false,
+            Err(Failed {
+                physical_id,
+                reason,
+            }) => Response {
+                status: Status::Failed { reason },
+                physical_id,
+                reply_to,
+                data: Map::new(),
+                no_echo: false,
+            },
         }
     }
 
@@ -169,7 +187,9 @@ mod tests {
 
     fn reply_to() -> ReplyTo {
         ReplyTo {
-            response_url: "https://bucket.s3.amazonaws.com/key".into(),
+            response_url: crate::cfn::UrlPolicy::default()
+                .check("https://bucket.s3.amazonaws.com/key")
+                .unwrap(),
             stack_id: "arn:aws:cloudformation:us-east-1:123456789012:stack/s/guid".into(),
             request_id: "req-1".into(),
             logical_resource_id: "Role".into(),
@@ -178,7 +198,7 @@ mod tests {
 
     #[test]
     fn a_5000_byte_reason_is_shortened_and_every_required_field_kept() {
-        let response = Response::failed(reply_to(), "phys".into(), "é".repeat(2500));
+        let response = Response::new(reply_to(), Err(Failed::new("phys", "é".repeat(2500))));
         let body = response.to_body();
         assert!(body.len() <= MAX_BODY_BYTES, "{} bytes", body.len());
         let json: Value = serde_json::from_slice(&body).expect("json");
@@ -198,14 +218,14 @@ mod tests {
 
     #[test]
     fn reasons_of_control_characters_still_fit() {
-        let response = Response::failed(reply_to(), "phys".into(), "\u{1}".repeat(5000));
+        let response = Response::new(reply_to(), Err(Failed::new("phys", "\u{1}".repeat(5000))));
         assert!(response.to_body().len() <= MAX_BODY_BYTES);
     }
 
     #[test]
     fn a_success_too_large_for_cloudformation_becomes_a_failure() {
         let outcome = Outcome::new("phys").with("Big", "x".repeat(5000));
-        let body = Response::success(reply_to(), outcome).to_body();
+        let body = Response::new(reply_to(), Ok(outcome)).to_body();
         let json: Value = serde_json::from_slice(&body).expect("json");
         assert_eq!(json["Status"], "FAILED");
         assert!(json["Reason"].as_str().unwrap().contains("4096"));
@@ -216,7 +236,7 @@ mod tests {
         let mut outcome = Outcome::new("phys").with("RoleArn", "arn");
         outcome.no_echo = true;
         let json: Value =
-            serde_json::from_slice(&Response::success(reply_to(), outcome).to_body()).unwrap();
+            serde_json::from_slice(&Response::new(reply_to(), Ok(outcome)).to_body()).unwrap();
         assert_eq!(json["Status"], "SUCCESS");
         assert_eq!(json["NoEcho"], true);
         assert_eq!(json["Data"]["RoleArn"], "arn");

@@ -4,30 +4,30 @@
 //! rule of the bucket is kept as it is, in its place. New rules go after the bucket's own,
 //! because S3 applies the first rule that matches a request.
 
-use std::str::FromStr;
-
-use aws_sdk_s3::error::ProvideErrorMetadata;
-use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
 use serde_json::{Map, Value, json};
 
-use super::bucket_document::{BucketDocument, DocumentError, OwnedEntries, Shape};
-use super::bucket_part::{self, BucketPart, MergedIntoBucket};
+use crate::aws::bucket_documents::{BucketPart, CorsOf, MAX_CORS_RULES, MergedIntoBucket, Rounds};
 use crate::cfn::Invocation;
-use crate::properties::{Fields, FromProperties, InvalidProperties, Problems};
-
-/// S3 refuses a CORS configuration with more rules than this.
-pub const MAX_RULES: usize = 100;
+use crate::cfn::properties::{Fields, FromProperties, InvalidProperties, Problems};
+use crate::policy::merge::OwnedEntries;
+use crate::rules;
+use crate::settings::Settings;
+use crate::vendors::{self, Vendor};
 
 const METHODS: [&str; 5] = ["GET", "PUT", "POST", "DELETE", "HEAD"];
 
 /// The CORS rules of one bucket, owned by one resource.
 pub struct BucketCors {
     s3: aws_sdk_s3::Client,
+    rounds: Rounds,
 }
 
 impl BucketCors {
-    pub fn new(s3: aws_sdk_s3::Client) -> MergedIntoBucket<Self> {
-        MergedIntoBucket(BucketCors { s3 })
+    pub fn new(s3: aws_sdk_s3::Client, settings: &Settings) -> MergedIntoBucket<Self> {
+        MergedIntoBucket(BucketCors {
+            s3,
+            rounds: settings.waits.document_rounds,
+        })
     }
 }
 
@@ -55,6 +55,10 @@ impl BucketPart for BucketCors {
             s3: &self.s3,
             bucket,
         }
+    }
+
+    fn rounds(&self) -> Rounds {
+        self.rounds
     }
 }
 
@@ -86,10 +90,10 @@ impl FromProperties for BucketCorsProperties {
     fn from_properties(properties: &Map<String, Value>) -> Result<Self, InvalidProperties> {
         let problems = Problems::new();
         let mut fields = Fields::root(properties, &problems);
-        let bucket = bucket_part::read_bucket(&mut fields);
+        let bucket = rules::read_bucket(&mut fields);
         let has_vendor = fields.has("Vendor");
-        let preset = fields.choice::<Preset>("Vendor", &["kolena"]);
-        let mut rules: Vec<Rule> = preset.map(Preset::rules).unwrap_or_default();
+        let preset = fields.one_of("Vendor", &vendors::cors_presets());
+        let mut rules: Vec<Rule> = preset.and_then(Rule::of_vendor).into_iter().collect();
         let explicit = fields.object_list("Rules", Rule::read);
         match &explicit {
             None if !has_vendor && !fields.has("Rules") => {
@@ -101,11 +105,11 @@ impl FromProperties for BucketCorsProperties {
             _ => {}
         }
         rules.extend(explicit.unwrap_or_default());
-        if rules.len() > MAX_RULES {
+        if rules.len() > MAX_CORS_RULES {
             fields.problem(
                 "Rules",
                 format!(
-                    "{} rules (with the Vendor preset's) exceed S3's limit of {MAX_RULES} per bucket",
+                    "{} rules (with the Vendor preset's) exceed S3's limit of {MAX_CORS_RULES} per bucket",
                     rules.len()
                 ),
             );
@@ -115,38 +119,6 @@ impl FromProperties for BucketCorsProperties {
             bucket: bucket.unwrap_or_default(),
             rules,
         })
-    }
-}
-
-/// Rule presets for vendors whose web apps read the bucket from the browser.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Preset {
-    /// Kolena's "Amazon S3 integration" guide: GET from the Kolena app, any header.
-    Kolena,
-}
-
-impl Preset {
-    fn rules(self) -> Vec<Rule> {
-        match self {
-            Preset::Kolena => vec![Rule {
-                allowed_origins: vec!["https://app.kolena.io".into()],
-                allowed_methods: vec!["GET".into()],
-                allowed_headers: vec!["*".into()],
-                expose_headers: Vec::new(),
-                max_age_seconds: None,
-            }],
-        }
-    }
-}
-
-impl FromStr for Preset {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<Self, ()> {
-        match s.to_ascii_lowercase().as_str() {
-            "kolena" => Ok(Preset::Kolena),
-            _ => Err(()),
-        }
     }
 }
 
@@ -161,6 +133,19 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// The rule a vendor's app needs, from the catalog.
+    fn of_vendor(vendor: &Vendor) -> Option<Rule> {
+        let rule = vendor.cors?;
+        let owned = |items: &[&str]| items.iter().map(|s| s.to_string()).collect();
+        Some(Rule {
+            allowed_origins: owned(rule.allowed_origins),
+            allowed_methods: owned(rule.allowed_methods),
+            allowed_headers: owned(rule.allowed_headers),
+            expose_headers: owned(rule.expose_headers),
+            max_age_seconds: rule.max_age_seconds,
+        })
+    }
+
     fn read(fields: &mut Fields<'_>) -> Option<Rule> {
         let origins = fields.string_list("AllowedOrigins");
         let origins = fields.required("AllowedOrigins", origins);
@@ -269,153 +254,10 @@ fn header_problem(header: &str) -> Option<String> {
         .then(|| format!("{header:?} is not a header name"))
 }
 
-/// One bucket's CORS configuration, as a document to merge into.
-pub struct CorsOf<'a> {
-    s3: &'a aws_sdk_s3::Client,
-    bucket: &'a str,
-}
-
-impl BucketDocument for CorsOf<'_> {
-    const SHAPE: Shape = Shape {
-        name: "CORS configuration",
-        entries: "CORSRules",
-        id: "ID",
-        new_fields: &[],
-    };
-
-    fn bucket(&self) -> &str {
-        self.bucket
-    }
-
-    async fn read(&self) -> Result<Option<Value>, DocumentError> {
-        match self.s3.get_bucket_cors().bucket(self.bucket).send().await {
-            Ok(output) => {
-                let rules: Vec<Value> = output.cors_rules().iter().map(rule_to_json).collect();
-                Ok((!rules.is_empty()).then(|| json!({ "CORSRules": rules })))
-            }
-            Err(error) if error.code() == Some("NoSuchCORSConfiguration") => Ok(None),
-            Err(error) => Err(self.failure(&error, false)),
-        }
-    }
-
-    async fn write(&self, document: Option<&Value>) -> Result<(), DocumentError> {
-        let Some(document) = document else {
-            return match self
-                .s3
-                .delete_bucket_cors()
-                .bucket(self.bucket)
-                .send()
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(error) => Err(self.failure(&error, true)),
-            };
-        };
-        let configuration =
-            configuration_from_json(document).map_err(|reason| DocumentError::Unmergeable {
-                document: Self::SHAPE.name,
-                bucket: self.bucket.to_string(),
-                reason,
-            })?;
-        match self
-            .s3
-            .put_bucket_cors()
-            .bucket(self.bucket)
-            .cors_configuration(configuration)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(error) => Err(self.failure(&error, true)),
-        }
-    }
-
-    fn over_limit(document: &Value) -> Option<String> {
-        let count = document["CORSRules"].as_array().map_or(0, Vec::len);
-        (count > MAX_RULES).then(|| {
-            format!(
-                "the CORS configuration would have {count} rules; S3 allows at most {MAX_RULES}"
-            )
-        })
-    }
-}
-
-/// A rule as JSON with S3's field names; absent and empty lists are left out alike.
-fn rule_to_json(rule: &CorsRule) -> Value {
-    let mut json = Map::new();
-    if let Some(id) = rule.id() {
-        json.insert("ID".into(), json!(id));
-    }
-    let lists = [
-        ("AllowedHeaders", rule.allowed_headers()),
-        ("AllowedMethods", rule.allowed_methods()),
-        ("AllowedOrigins", rule.allowed_origins()),
-        ("ExposeHeaders", rule.expose_headers()),
-    ];
-    for (name, items) in lists {
-        if !items.is_empty() {
-            json.insert(name.into(), json!(items));
-        }
-    }
-    if let Some(seconds) = rule.max_age_seconds() {
-        json.insert("MaxAgeSeconds".into(), json!(seconds));
-    }
-    Value::Object(json)
-}
-
-fn configuration_from_json(document: &Value) -> Result<CorsConfiguration, String> {
-    let rules = document["CORSRules"]
-        .as_array()
-        .ok_or("CORSRules is not a list")?
-        .iter()
-        .map(rule_from_json)
-        .collect::<Result<Vec<_>, _>>()?;
-    CorsConfiguration::builder()
-        .set_cors_rules(Some(rules))
-        .build()
-        .map_err(|e| e.to_string())
-}
-
-fn rule_from_json(rule: &Value) -> Result<CorsRule, String> {
-    let list = |name: &str| -> Result<Option<Vec<String>>, String> {
-        match rule.get(name) {
-            None => Ok(None),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|item| {
-                    item.as_str()
-                        .map(str::to_string)
-                        .ok_or_else(|| format!("{name} holds a value that is not a string"))
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map(Some),
-            Some(_) => Err(format!("{name} is not a list")),
-        }
-    };
-    let max_age = match rule.get("MaxAgeSeconds") {
-        None => None,
-        Some(value) => Some(
-            value
-                .as_i64()
-                .and_then(|n| i32::try_from(n).ok())
-                .ok_or("MaxAgeSeconds is not a number S3 accepts")?,
-        ),
-    };
-    CorsRule::builder()
-        .set_id(rule.get("ID").and_then(Value::as_str).map(str::to_string))
-        .set_allowed_headers(list("AllowedHeaders")?)
-        .set_allowed_methods(list("AllowedMethods")?)
-        .set_allowed_origins(list("AllowedOrigins")?)
-        .set_expose_headers(list("ExposeHeaders")?)
-        .set_max_age_seconds(max_age)
-        .build()
-        .map_err(|e| e.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::properties::testing;
+    use crate::cfn::properties::testing;
 
     fn read(properties: Value) -> Result<BucketCorsProperties, InvalidProperties> {
         testing::read(properties)
@@ -486,17 +328,5 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert!(found[0].starts_with("Rules: 101 rules"), "{found:?}");
         assert!(problems(json!({"Bucket": "b-1", "Vendor": "acme"}))[0].starts_with("Vendor:"));
-    }
-
-    #[test]
-    fn rules_survive_the_trip_through_the_sdk_unchanged() {
-        let foreign = json!({"ID": "theirs", "AllowedHeaders": ["Authorization"],
-            "AllowedMethods": ["PUT", "POST"], "AllowedOrigins": ["https://a.example"],
-            "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 600});
-        let unnamed = json!({"AllowedMethods": ["GET"], "AllowedOrigins": ["*"]});
-        for rule in [foreign, unnamed] {
-            let sdk = rule_from_json(&rule).expect("converts");
-            assert_eq!(rule_to_json(&sdk), rule);
-        }
     }
 }

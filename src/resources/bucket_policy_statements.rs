@@ -4,21 +4,23 @@
 //! the statement's own Sid, `Statement<n>` for one given without, or the network fence's
 //! name. Statements of anyone else, and the policy's `Version` and `Id`, are kept.
 
-use aws_sdk_s3::error::ProvideErrorMetadata;
 use serde_json::{Map, Value, json};
 
-use super::bucket_document::{BucketDocument, DocumentError, OwnedEntries, Shape};
-use super::bucket_part::{self, BucketPart, MergedIntoBucket, partition_of};
-use super::network_fence::{NetworkFence, OBJECTS_SID};
+use crate::aws::bucket_documents::{
+    BucketPart, MAX_POLICY_BYTES, MergedIntoBucket, PolicyOf, Rounds,
+};
+use crate::aws::propagation::Backoff;
 use crate::cfn::Invocation;
-use crate::propagation::{Backoff, Retried, retry_while_propagating};
-use crate::properties::{Fields, FromProperties, InvalidProperties, Problems};
-
-/// S3 refuses a bucket policy larger than this (20 KB).
-pub const MAX_POLICY_BYTES: usize = 20 * 1024;
+use crate::cfn::properties::{Choice, Fields, FromProperties, InvalidProperties, Problems};
+use crate::policy::merge::OwnedEntries;
+use crate::policy::network_fence::{NetworkFence, OBJECTS_SID};
+use crate::policy::{
+    Conditions, Effect, OneOrMany, Partition, Principal, PrincipalType, Statement,
+};
+use crate::rules;
+use crate::settings::Settings;
 
 const POLICY_VERSION: &str = "2012-10-17";
-const PRINCIPAL_TYPES: [&str; 4] = ["AWS", "Service", "Federated", "CanonicalUser"];
 
 /// Condition keys that single out principals: a Deny conditioned on one of them does not
 /// fall on everyone. `aws:PrincipalIsAWSService` is not among them: exempting AWS services
@@ -47,11 +49,17 @@ const NETWORK_KEYS: [&str; 5] = [
 /// The statements of one bucket's policy, owned by one resource.
 pub struct BucketPolicyStatements {
     s3: aws_sdk_s3::Client,
+    propagation: Backoff,
+    rounds: Rounds,
 }
 
 impl BucketPolicyStatements {
-    pub fn new(s3: aws_sdk_s3::Client) -> MergedIntoBucket<Self> {
-        MergedIntoBucket(BucketPolicyStatements { s3 })
+    pub fn new(s3: aws_sdk_s3::Client, settings: &Settings) -> MergedIntoBucket<Self> {
+        MergedIntoBucket(BucketPolicyStatements {
+            s3,
+            propagation: settings.waits.propagation,
+            rounds: settings.waits.document_rounds,
+        })
     }
 }
 
@@ -76,15 +84,20 @@ impl BucketPart for BucketPolicyStatements {
         invocation: &Invocation,
     ) -> OwnedEntries {
         let prefix = Self::id_prefix(&invocation.owner().hash());
-        properties.owned(&prefix, partition_of(&invocation.request.reply_to.stack_id))
+        properties.owned(&prefix, Partition::of_arn(invocation.stack_id()))
     }
 
     fn document<'a>(&'a self, bucket: &'a str, invocation: &'a Invocation) -> PolicyOf<'a> {
         PolicyOf {
             s3: &self.s3,
             bucket,
-            invocation,
+            propagation: self.propagation,
+            stop_by: invocation.work_deadline,
         }
+    }
+
+    fn rounds(&self) -> Rounds {
+        self.rounds
     }
 }
 
@@ -92,46 +105,41 @@ impl BucketPart for BucketPolicyStatements {
 #[derive(Debug, Clone, PartialEq)]
 pub struct BucketPolicyStatementsProperties {
     pub bucket: String,
-    pub statements: Vec<Statement>,
+    pub statements: Vec<NamedStatement>,
     pub restrict_to_network: Option<NetworkFence>,
     pub accept_lockout_risk: bool,
 }
 
 /// One statement of `Statements`, as it will be written but for its Sid.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Statement {
+pub struct NamedStatement {
     /// What the Sid ends in after the owner's prefix.
     pub name: String,
-    /// The statement's other fields.
-    pub body: Map<String, Value>,
+    pub statement: Statement,
 }
 
 impl BucketPolicyStatementsProperties {
     /// Every owned statement as (name, statement without Sid): the given ones, then the
     /// network fence's.
-    fn named_statements(&self, partition: &str) -> Vec<(String, Map<String, Value>)> {
-        let bucket_arn = format!("arn:{partition}:s3:::{}", self.bucket);
+    fn named_statements(&self, partition: Partition) -> Vec<(String, Statement)> {
         let given = self
             .statements
             .iter()
-            .map(|s| (s.name.clone(), s.body.clone()));
+            .map(|s| (s.name.clone(), s.statement.clone()));
         let fence = self
             .restrict_to_network
             .iter()
-            .flat_map(|fence| fence.statements(&bucket_arn))
-            .map(|(name, body)| (name.to_string(), body));
+            .flat_map(|fence| fence.statements(partition, &self.bucket))
+            .map(|(name, statement)| (name.to_string(), statement));
         given.chain(fence).collect()
     }
 
-    fn owned(&self, prefix: &str, partition: &str) -> OwnedEntries {
+    fn owned(&self, prefix: &str, partition: Partition) -> OwnedEntries {
         let entries = self
             .named_statements(partition)
             .into_iter()
-            .map(|(name, body)| {
-                let mut statement = Map::new();
-                statement.insert("Sid".into(), json!(format!("{prefix}{name}")));
-                statement.extend(body);
-                Value::Object(statement)
+            .map(|(name, statement)| {
+                serde_json::to_value(statement.sid(format!("{prefix}{name}"))).unwrap_or_default()
             })
             .collect();
         OwnedEntries {
@@ -145,7 +153,7 @@ impl FromProperties for BucketPolicyStatementsProperties {
     fn from_properties(properties: &Map<String, Value>) -> Result<Self, InvalidProperties> {
         let problems = Problems::new();
         let mut fields = Fields::root(properties, &problems);
-        let bucket = bucket_part::read_bucket(&mut fields);
+        let bucket = rules::read_bucket(&mut fields);
         let mut index = 0;
         let statements = fields.object_list("Statements", |statement| {
             index += 1;
@@ -182,7 +190,7 @@ impl FromProperties for BucketPolicyStatementsProperties {
 
 /// Checks that need every statement: unique Sids, lockout, size.
 fn check_whole(properties: &BucketPolicyStatementsProperties, problems: &Problems) {
-    let named = properties.named_statements("aws");
+    let named = properties.named_statements(Partition::Aws);
     let given = properties.statements.len();
     let path = |i: usize| {
         if i < given {
@@ -200,28 +208,12 @@ fn check_whole(properties: &BucketPolicyStatementsProperties, problems: &Problem
         }
     }
     if !properties.accept_lockout_risk {
-        for (i, (name, statement)) in named.iter().enumerate() {
-            if !could_lock_out_everyone(statement) {
-                continue;
-            }
-            if i >= given && name == OBJECTS_SID {
-                problems.add(
-                    "RestrictToNetwork.ExemptPrincipalArns",
-                    "is empty, so the Deny falls on every principal outside the network, \
-                     your administrators included; list at least one role that keeps access, \
-                     or set AcceptLockoutRisk: true",
-                );
-            } else if i < given {
-                problems.add(
-                    path(i),
-                    "denies every principal with none exempted (no NotPrincipal, no \
-                     aws:PrincipalArn-like condition), which can lock your own administrators \
-                     out; exempt one, or set AcceptLockoutRisk: true",
-                );
-            }
-        }
+        check_lockout(&named, given, problems);
     }
-    let alone = properties.owned(&BucketPolicyStatements::id_prefix(&"0".repeat(16)), "aws");
+    let alone = properties.owned(
+        &BucketPolicyStatements::id_prefix(&"0".repeat(16)),
+        Partition::Aws,
+    );
     let policy = json!({"Version": POLICY_VERSION, "Statement": alone.entries});
     let size = policy.to_string().len();
     if size > MAX_POLICY_BYTES {
@@ -235,35 +227,44 @@ fn check_whole(properties: &BucketPolicyStatementsProperties, problems: &Problem
     }
 }
 
+fn check_lockout(named: &[(String, Statement)], given: usize, problems: &Problems) {
+    for (i, (name, statement)) in named.iter().enumerate() {
+        if !could_lock_out_everyone(statement) {
+            continue;
+        }
+        if i >= given && name == OBJECTS_SID {
+            problems.add(
+                "RestrictToNetwork.ExemptPrincipalArns",
+                "is empty, so the Deny falls on every principal outside the network, \
+                 your administrators included; list at least one role that keeps access, \
+                 or set AcceptLockoutRisk: true",
+            );
+        } else if i < given {
+            problems.add(
+                format!("Statements[{i}]"),
+                "denies every principal with none exempted (no NotPrincipal, no \
+                 aws:PrincipalArn-like condition), which can lock your own administrators \
+                 out; exempt one, or set AcceptLockoutRisk: true",
+            );
+        }
+    }
+}
+
 /// Whether a statement could shut the account's own people out: a Deny on every principal,
 /// none singled out for exemption, that holds either always or merely by where a request
 /// comes from. ("Deny unless TLS" and the like are conditions a caller can meet, and pass.)
-fn could_lock_out_everyone(statement: &Map<String, Value>) -> bool {
-    let denies = statement.get("Effect").and_then(Value::as_str) == Some("Deny");
-    let everyone = match statement.get("Principal") {
-        Some(Value::String(principal)) => principal == "*",
-        Some(Value::Object(types)) => types.get("AWS").is_some_and(|aws| match aws {
-            Value::String(one) => one == "*",
-            Value::Array(many) => many.iter().any(|p| p == "*"),
-            _ => false,
-        }),
-        _ => false,
-    };
-    let keys: Vec<String> = statement
-        .get("Condition")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flat_map(|operators| operators.values())
-        .filter_map(Value::as_object)
-        .flat_map(|keys| keys.keys())
-        .map(|key| key.to_ascii_lowercase())
-        .collect();
+fn could_lock_out_everyone(statement: &Statement) -> bool {
+    let everyone = statement
+        .principal
+        .as_ref()
+        .is_some_and(Principal::is_everyone);
+    let keys = statement.condition_keys();
     let singles_out = keys
         .iter()
         .any(|k| PRINCIPAL_KEYS.contains(&k.as_str()) || k.starts_with(PRINCIPAL_TAG_KEY));
     let by_place_or_always =
         keys.is_empty() || keys.iter().any(|k| NETWORK_KEYS.contains(&k.as_str()));
-    denies && everyone && !singles_out && by_place_or_always
+    statement.effect == Effect::Deny && everyone && !singles_out && by_place_or_always
 }
 
 /// Reads statement number `number` (from 1) of `Statements`.
@@ -271,7 +272,7 @@ fn read_statement(
     fields: &mut Fields<'_>,
     number: usize,
     bucket: Option<&str>,
-) -> Option<Statement> {
+) -> Option<NamedStatement> {
     let sid = fields.string("Sid");
     if let Some(sid) = &sid
         && (sid.is_empty() || !sid.chars().all(|c| c.is_ascii_alphanumeric()))
@@ -279,123 +280,138 @@ fn read_statement(
         fields.problem("Sid", format!("{sid:?} must be letters and digits only"));
     }
     let effect = fields.string("Effect");
-    let effect = fields.required("Effect", effect).and_then(|effect| {
-        match effect.to_ascii_lowercase().as_str() {
-            "allow" => Some("Allow"),
-            "deny" => Some("Deny"),
-            _ => {
-                fields.problem("Effect", format!("must be Allow or Deny, got {effect:?}"));
-                None
-            }
+    let effect = fields.required("Effect", effect).and_then(|text| {
+        let effect = Effect::parse(&text);
+        if effect.is_none() {
+            fields.problem("Effect", format!("must be Allow or Deny, got {text:?}"));
         }
+        effect
     });
-    let mut body = Map::new();
-    body.insert("Effect".into(), json!(effect));
-    exactly_one(
-        fields,
-        ["Principal", "NotPrincipal"],
-        &mut body,
-        principal_problem,
-    );
-    exactly_one(fields, ["Action", "NotAction"], &mut body, |actions| {
-        each_string(actions, |action| {
+    let mut statement = Statement::new(effect.unwrap_or(Effect::Deny));
+    let principal = exactly_one(fields, ["Principal", "NotPrincipal"], read_principal);
+    let action = exactly_one(fields, ["Action", "NotAction"], |actions| {
+        read_strings(actions, |action| {
             let s3 = action == "*" || action.to_ascii_lowercase().starts_with("s3:");
             (!s3).then(|| format!("bucket policies take only s3: actions, got {action:?}"))
         })
     });
-    exactly_one(
-        fields,
-        ["Resource", "NotResource"],
-        &mut body,
-        |resources| {
-            let bucket = bucket?;
-            each_string(resources, |resource| resource_problem(resource, bucket))
-        },
-    );
+    let resource = exactly_one(fields, ["Resource", "NotResource"], |resources| {
+        read_strings(resources, |resource| {
+            bucket.and_then(|bucket| resource_problem(resource, bucket))
+        })
+    });
+    match principal {
+        Some((false, p)) => statement.principal = Some(p),
+        Some((true, p)) => statement.not_principal = Some(p),
+        None => {}
+    }
+    match action {
+        Some((false, a)) => statement.action = Some(a),
+        Some((true, a)) => statement.not_action = Some(a),
+        None => {}
+    }
+    match resource {
+        Some((false, r)) => statement.resource = Some(r),
+        Some((true, r)) => statement.not_resource = Some(r),
+        None => {}
+    }
     if let Some(condition) = fields.value("Condition") {
-        match condition_problem(condition) {
-            Some(problem) => fields.problem("Condition", problem),
-            None => {
-                body.insert("Condition".into(), condition.clone());
-            }
+        match read_condition(condition) {
+            Ok(condition) => statement.condition = condition,
+            Err(problem) => fields.problem("Condition", problem),
         }
     }
     effect?;
-    Some(Statement {
+    Some(NamedStatement {
         name: sid.unwrap_or_else(|| format!("Statement{number}")),
-        body,
+        statement,
     })
 }
 
-/// Reads whichever of a field and its `Not` form is given; exactly one must be.
-fn exactly_one(
+/// Reads whichever of a field and its `Not` form is given; exactly one must be. Returns
+/// whether it was the `Not` form, and the value read.
+fn exactly_one<T>(
     fields: &mut Fields<'_>,
     [name, negated]: [&'static str; 2],
-    body: &mut Map<String, Value>,
-    problem: impl Fn(&Value) -> Option<String>,
-) {
+    read: impl Fn(&Value) -> Result<T, String>,
+) -> Option<(bool, T)> {
     let given = fields.value(name);
     let given_negated = fields.value(negated);
-    let (field, value) = match (given, given_negated) {
-        (Some(value), None) => (name, value),
-        (None, Some(value)) => (negated, value),
+    let (field, is_negated, value) = match (given, given_negated) {
+        (Some(value), None) => (name, false, value),
+        (None, Some(value)) => (negated, true, value),
         (None, None) => {
             fields.problem(name, format!("is required (or {negated})"));
-            return;
+            return None;
         }
         (Some(_), Some(_)) => {
             fields.problem(negated, format!("cannot be given together with {name}"));
-            return;
+            return None;
         }
     };
-    match problem(value) {
-        Some(message) => fields.problem(field, message),
-        None => {
-            body.insert(field.into(), value.clone());
+    match read(value) {
+        Ok(read) => Some((is_negated, read)),
+        Err(message) => {
+            fields.problem(field, message);
+            None
         }
     }
 }
 
-/// Checks a string or a non-empty list of strings, item by item.
-fn each_string(value: &Value, problem: impl Fn(&str) -> Option<String>) -> Option<String> {
-    match value {
-        Value::String(one) => problem(one),
-        Value::Array(many) if !many.is_empty() => many.iter().find_map(|item| match item {
-            Value::String(one) => problem(one),
-            _ => Some("must hold only strings".into()),
-        }),
-        _ => Some("must be a string or a non-empty list of strings".into()),
+/// A string or a non-empty list of strings, each checked by `problem`; a list of one stays
+/// a list.
+fn read_strings(
+    value: &Value,
+    problem: impl Fn(&str) -> Option<String>,
+) -> Result<OneOrMany, String> {
+    let values: OneOrMany = match value {
+        Value::Array(many) if many.is_empty() => {
+            return Err("must be a string or a non-empty list of strings".into());
+        }
+        Value::String(_) | Value::Array(_) => serde_json::from_value(value.clone())
+            .map_err(|_| "must hold only strings".to_string())?,
+        _ => return Err("must be a string or a non-empty list of strings".into()),
+    };
+    match values.values().into_iter().find_map(problem) {
+        Some(problem) => Err(problem),
+        None => Ok(values),
     }
 }
 
-fn principal_problem(principal: &Value) -> Option<String> {
-    match principal {
-        Value::String(everyone) if everyone == "*" => None,
-        Value::Object(types) if !types.is_empty() => types.iter().find_map(|(kind, who)| {
-            if PRINCIPAL_TYPES.contains(&kind.as_str()) {
-                each_string(who, |_| None).map(|problem| format!("{kind} {problem}"))
-            } else {
-                Some(format!(
-                    "{kind:?} is not a principal type; use {}",
-                    PRINCIPAL_TYPES.join(", ")
-                ))
-            }
-        }),
-        _ => Some(
-            "must be \"*\" or an object such as {\"AWS\": \"arn:aws:iam::123456789012:role/NAME\"}"
-                .into(),
-        ),
+fn read_principal(principal: &Value) -> Result<Principal, String> {
+    let types = match principal {
+        Value::String(everyone) if everyone == "*" => return Ok(Principal::Everyone),
+        Value::Object(types) if !types.is_empty() => types,
+        _ => {
+            return Err(
+                "must be \"*\" or an object such as {\"AWS\": \"arn:aws:iam::123456789012:role/NAME\"}"
+                    .into(),
+            );
+        }
+    };
+    let mut named = std::collections::BTreeMap::new();
+    for (kind, who) in types {
+        let Some(kind_type) = PrincipalType::parse(kind).filter(|k| k.name() == kind) else {
+            let names: Vec<&str> = PrincipalType::CHOICES.iter().map(|(n, _)| *n).collect();
+            return Err(format!(
+                "{kind:?} is not a principal type; use {}",
+                names.join(", ")
+            ));
+        };
+        let values = read_strings(who, |_| None).map_err(|problem| format!("{kind} {problem}"))?;
+        named.insert(kind_type, values);
     }
+    Ok(Principal::Named(named))
 }
 
 /// S3 accepts only its own bucket and objects as a bucket policy's resources.
 fn resource_problem(resource: &str, bucket: &str) -> Option<String> {
-    let within = resource
-        .split_once(":s3:::")
-        .filter(|(partition, _)| partition.starts_with("arn:aws"))
-        .is_some_and(|(_, path)| {
-            path == bucket
-                || path
+    let within = rules::arn_parts(resource)
+        .filter(|arn| arn.service == "s3" && arn.region.is_empty() && arn.account.is_empty())
+        .is_some_and(|arn| {
+            arn.resource == bucket
+                || arn
+                    .resource
                     .strip_prefix(bucket)
                     .is_some_and(|p| p.starts_with('/'))
         });
@@ -408,118 +424,31 @@ fn resource_problem(resource: &str, bucket: &str) -> Option<String> {
 }
 
 /// `{"Operator": {"key": value or [values]}}`.
-fn condition_problem(condition: &Value) -> Option<String> {
+fn read_condition(condition: &Value) -> Result<Conditions, String> {
     let shape = "must map operators to keys and values, e.g. \
                  {\"Bool\": {\"aws:SecureTransport\": \"false\"}}";
-    let Value::Object(operators) = condition else {
-        return Some(shape.into());
-    };
     let scalar = |v: &Value| matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_));
-    let well_formed = operators.values().all(|keys| {
-        keys.as_object().is_some_and(|keys| {
-            !keys.is_empty()
-                && keys.values().all(|value| match value {
-                    Value::Array(values) => !values.is_empty() && values.iter().all(scalar),
-                    single => scalar(single),
-                })
+    let well_formed = condition.as_object().is_some_and(|operators| {
+        operators.values().all(|keys| {
+            keys.as_object().is_some_and(|keys| {
+                !keys.is_empty()
+                    && keys.values().all(|value| match value {
+                        Value::Array(values) => !values.is_empty() && values.iter().all(scalar),
+                        single => scalar(single),
+                    })
+            })
         })
     });
-    (!well_formed).then(|| shape.into())
-}
-
-/// One bucket's policy, as a document to merge into.
-pub struct PolicyOf<'a> {
-    s3: &'a aws_sdk_s3::Client,
-    bucket: &'a str,
-    invocation: &'a Invocation,
-}
-
-impl PolicyOf<'_> {
-    async fn put(&self, policy: &str) -> Result<(), DocumentError> {
-        let result =
-            retry_while_propagating(&Backoff::default(), self.invocation.work_deadline, || {
-                self.s3
-                    .put_bucket_policy()
-                    .bucket(self.bucket)
-                    .policy(policy)
-                    .send()
-            })
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(Retried::StillRejected(rejected)) => Err(DocumentError::Write {
-                document: Self::SHAPE.name,
-                bucket: self.bucket.to_string(),
-                reason: rejected.explain("a principal in Statements"),
-            }),
-            Err(Retried::Failed(error)) => Err(self.failure(&error, true)),
-        }
+    if !well_formed {
+        return Err(shape.into());
     }
-}
-
-impl BucketDocument for PolicyOf<'_> {
-    const SHAPE: Shape = Shape {
-        name: "bucket policy",
-        entries: "Statement",
-        id: "Sid",
-        new_fields: &[("Version", POLICY_VERSION)],
-    };
-
-    fn bucket(&self) -> &str {
-        self.bucket
-    }
-
-    async fn read(&self) -> Result<Option<Value>, DocumentError> {
-        let output = match self.s3.get_bucket_policy().bucket(self.bucket).send().await {
-            Ok(output) => output,
-            Err(error) if error.code() == Some("NoSuchBucketPolicy") => {
-                return Ok(None);
-            }
-            Err(error) => return Err(self.failure(&error, false)),
-        };
-        let Some(text) = output.policy().filter(|text| !text.trim().is_empty()) else {
-            return Ok(None);
-        };
-        serde_json::from_str(text)
-            .map(Some)
-            .map_err(|error| DocumentError::Unmergeable {
-                document: Self::SHAPE.name,
-                bucket: self.bucket.to_string(),
-                reason: format!("it is not JSON ({error})"),
-            })
-    }
-
-    async fn write(&self, document: Option<&Value>) -> Result<(), DocumentError> {
-        match document {
-            Some(policy) => self.put(&policy.to_string()).await,
-            None => match self
-                .s3
-                .delete_bucket_policy()
-                .bucket(self.bucket)
-                .send()
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(error) => Err(self.failure(&error, true)),
-            },
-        }
-    }
-
-    fn over_limit(document: &Value) -> Option<String> {
-        let size = document.to_string().len();
-        (size > MAX_POLICY_BYTES).then(|| {
-            format!(
-                "the merged bucket policy would be {size} bytes; S3 allows at most \
-                 {MAX_POLICY_BYTES}"
-            )
-        })
-    }
+    serde_json::from_value(condition.clone()).map_err(|_| shape.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::properties::testing;
+    use crate::cfn::properties::testing;
 
     fn read(properties: Value) -> Result<BucketPolicyStatementsProperties, InvalidProperties> {
         testing::read(properties)
@@ -543,7 +472,7 @@ mod tests {
             ]
         }))
         .expect("valid");
-        let owned = properties.owned("VA0123456789abcdef", "aws");
+        let owned = properties.owned("VA0123456789abcdef", Partition::Aws);
         assert_eq!(
             owned.entries,
             [
@@ -565,7 +494,7 @@ mod tests {
                                   "ExemptPrincipalArns": "arn:aws-cn:iam::123456789012:role/admin"}
         }))
         .expect("valid");
-        let owned = properties.owned("VAx", "aws-cn");
+        let owned = properties.owned("VAx", Partition::AwsCn);
         let sids: Vec<_> = owned.entries.iter().map(|s| s["Sid"].clone()).collect();
         assert_eq!(
             sids,

@@ -1,35 +1,14 @@
-//! The resource types this function serves, one module each.
+//! The resource types this function serves, one module each. A new type is one module
+//! here and one line in [`registry`].
 
 pub mod bucket_cors;
-pub mod bucket_document;
-pub mod bucket_part;
 pub mod bucket_policy_statements;
-pub mod network_fence;
 pub mod vendor_s3_access;
 pub mod vendor_s3_user;
 
 use crate::aws::Clients;
 use crate::cfn::Registry;
-
-/// Deployment settings every resource type may need, read once at start-up.
-#[derive(Debug, Clone, Default)]
-pub struct Settings {
-    /// The managed policy attached as permissions boundary to every role and user created
-    /// (`VENDOR_ACCESS_PERMISSIONS_BOUNDARY_ARN`); none when running locally without one.
-    pub permissions_boundary_arn: Option<String>,
-}
-
-impl Settings {
-    pub const PERMISSIONS_BOUNDARY_ENV: &'static str = "VENDOR_ACCESS_PERMISSIONS_BOUNDARY_ARN";
-
-    pub fn from_env() -> Self {
-        Settings {
-            permissions_boundary_arn: std::env::var(Self::PERMISSIONS_BOUNDARY_ENV)
-                .ok()
-                .filter(|v| !v.is_empty()),
-        }
-    }
-}
+use crate::settings::Settings;
 
 /// Every resource type, registered with the clients and settings it works with.
 pub fn registry(clients: &Clients, settings: &Settings) -> Registry {
@@ -42,8 +21,9 @@ pub fn registry(clients: &Clients, settings: &Settings) -> Registry {
             clients.clone(),
             settings.clone(),
         ))
-        .with(bucket_cors::BucketCors::new(clients.s3.clone()))
+        .with(bucket_cors::BucketCors::new(clients.s3.clone(), settings))
         .with(bucket_policy_statements::BucketPolicyStatements::new(
             clients.s3.clone(),
+            settings,
         ))
 }

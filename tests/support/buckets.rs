@@ -5,7 +5,8 @@ use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
 use serde_json::{Value, json};
 use vendor_access::cfn::Dispatcher;
-use vendor_access::resources::{Settings, registry};
+use vendor_access::resources::registry;
+use vendor_access::settings::Settings;
 use wiremock::MockServer;
 
 use super::{ACCOUNT, catcher, clients, deadline_in, dispatcher, response_url, unique};
@@ -36,7 +37,7 @@ impl Lambda {
     pub async fn send(&self, event: Value) -> Value {
         let url = event["ResponseURL"].clone();
         self.dispatcher
-            .handle(event, deadline_in(60))
+            .handle(&super::event_bytes(&event), deadline_in(60))
             .await
             .expect("the response was delivered");
         let url = url.as_str().expect("the event has a ResponseURL");

@@ -3,7 +3,8 @@
 
 use serde_json::Value;
 use vendor_access::cfn::{Dispatcher, Registry};
-use vendor_access::resources::{Settings, registry};
+use vendor_access::resources::registry;
+use vendor_access::settings::Settings;
 
 use super::logs::CapturedLogs;
 use super::{Stack, catcher, clients, deadline_in, dispatcher, response_url, responses};
@@ -55,7 +56,7 @@ impl Cfn {
         event["ResponseURL"] = Value::String(response_url(&catcher));
         let (logs, _capture) = CapturedLogs::current_or_start();
         self.dispatcher
-            .handle(event, deadline_in(self.deadline_secs))
+            .handle(&super::event_bytes(&event), deadline_in(self.deadline_secs))
             .await
             .expect("a response was delivered");
         logs.assert_no_secret_shapes();

@@ -54,11 +54,14 @@ fn free_port() -> u16 {
 
 fn start_moto() -> Moto {
     let program = moto_server_path();
-    assert!(
-        program.exists(),
-        "{} is missing: run `make test` (it creates the project virtualenv)",
-        program.display()
-    );
+    if !program.exists() {
+        // One line that says what to do, not a backtrace.
+        eprintln!(
+            "{} is missing: run `make tools` (or `make test`) to create the project virtualenv",
+            program.display()
+        );
+        std::process::exit(2);
+    }
     let port = free_port();
     let (started, wait_started) = mpsc::channel();
     std::thread::spawn(move || {
@@ -149,21 +152,28 @@ pub const SIGNATURE: &str = "d3b07384d113edec49eaa6238ad5ff00signature";
 
 /// A sender that answers loopback URLs, with quick retries for tests.
 pub fn test_sender() -> Arc<HttpSender> {
-    Arc::new(HttpSender::new(
-        UrlPolicy {
-            allow_loopback_http: true,
-        },
-        Retry {
-            attempts: 5,
-            first_delay: Duration::from_millis(20),
-            max_delay: Duration::from_millis(200),
-            attempt_timeout: Duration::from_secs(2),
-        },
-    ))
+    Arc::new(HttpSender::new(Retry {
+        attempts: 5,
+        first_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(200),
+        attempt_timeout: Duration::from_secs(2),
+    }))
+}
+
+/// ResponseURLs a local stand-in of CloudFormation uses: http on loopback.
+pub fn local_urls() -> UrlPolicy {
+    UrlPolicy {
+        allow_loopback_http: true,
+    }
 }
 
 pub fn dispatcher(registry: Registry) -> Dispatcher {
-    Dispatcher::new(registry, test_sender())
+    Dispatcher::new(registry, test_sender(), local_urls())
+}
+
+/// The bytes Lambda would deliver for `event`.
+pub fn event_bytes(event: &Value) -> Vec<u8> {
+    serde_json::to_vec(event).expect("an event serialises")
 }
 
 /// A deadline `secs` seconds from now, as Lambda gives one.

@@ -7,7 +7,6 @@
 
 use std::cell::RefCell;
 use std::fmt;
-use std::str::FromStr;
 
 use serde_json::{Map, Value};
 
@@ -90,6 +89,29 @@ impl fmt::Display for InvalidProperties {
 }
 
 impl std::error::Error for InvalidProperties {}
+
+/// A property whose value is one of a fixed set of names. The names are declared once,
+/// here, and both parsing and the "must be one of" message come from them.
+pub trait Choice: Copy + PartialEq + 'static {
+    const CHOICES: &'static [(&'static str, Self)];
+
+    /// The name this value is written as.
+    fn name(self) -> &'static str {
+        Self::CHOICES
+            .iter()
+            .find(|(_, value)| *value == self)
+            .map(|(name, _)| *name)
+            .unwrap_or_default()
+    }
+
+    /// The value `name` stands for, compared case-insensitively.
+    fn parse(name: &str) -> Option<Self> {
+        Self::CHOICES
+            .iter()
+            .find(|(known, _)| known.eq_ignore_ascii_case(name))
+            .map(|(_, value)| *value)
+    }
+}
 
 /// Typed properties of one resource type.
 pub trait FromProperties: Sized {
@@ -200,17 +222,27 @@ impl<'a> Fields<'a> {
         parsed
     }
 
-    /// A string that must be one of `choices` (compared case-insensitively).
-    pub fn choice<T: FromStr>(&mut self, name: &'static str, choices: &[&str]) -> Option<T> {
+    /// A string naming one of `T`'s choices (compared case-insensitively).
+    pub fn choice<T: Choice>(&mut self, name: &'static str) -> Option<T> {
+        self.one_of(name, T::CHOICES)
+    }
+
+    /// A string naming one of `options` (compared case-insensitively); the message lists
+    /// their names.
+    pub fn one_of<T: Copy>(&mut self, name: &'static str, options: &[(&str, T)]) -> Option<T> {
         let text = self.string(name)?;
-        let parsed = text.parse::<T>().ok();
-        if parsed.is_none() {
+        let found = options
+            .iter()
+            .find(|(known, _)| known.eq_ignore_ascii_case(&text))
+            .map(|(_, value)| *value);
+        if found.is_none() {
+            let names: Vec<&str> = options.iter().map(|(known, _)| *known).collect();
             self.problem(
                 name,
-                format!("must be one of {}, got {text:?}", choices.join(", ")),
+                format!("must be one of {}, got {text:?}", names.join(", ")),
             );
         }
-        parsed
+        found
     }
 
     /// A list of strings; a single string is taken as a list of one.

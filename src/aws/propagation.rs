@@ -8,14 +8,15 @@
 use std::future::Future;
 use std::time::Duration;
 
-use aws_sdk_iam::error::ProvideErrorMetadata;
 use tokio::time::Instant;
+
+use super::CallError;
 
 /// How long IAM may take to accept a new principal before we call it a mistake. The
 /// Terraform AWS provider waits the same two minutes for the same reason.
 pub const PROPAGATION_WINDOW: Duration = Duration::from_secs(120);
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Backoff {
     pub window: Duration,
     pub first_delay: Duration,
@@ -33,10 +34,13 @@ impl Default for Backoff {
 }
 
 /// Whether an AWS error means "that principal does not exist yet (or at all)".
-pub fn is_unpropagated_principal(error: &impl ProvideErrorMetadata) -> bool {
-    let code = error.code().unwrap_or_default();
-    let message = error.message().unwrap_or_default().to_ascii_lowercase();
-    match code {
+pub fn is_unpropagated_principal(error: &CallError) -> bool {
+    let message = error
+        .message
+        .as_deref()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match error.code.as_deref().unwrap_or_default() {
         // IAM's and KMS's names for it, and S3's for a bucket policy.
         "MalformedPolicyDocument" | "MalformedPolicyDocumentException" | "MalformedPolicy" => {
             message.contains("principal")
@@ -49,17 +53,17 @@ pub fn is_unpropagated_principal(error: &impl ProvideErrorMetadata) -> bool {
 
 /// The call kept being refused for its principal.
 #[derive(Debug)]
-pub struct StillRejected<E> {
-    pub error: E,
+pub struct StillRejected {
+    pub error: CallError,
     pub waited: Duration,
     /// True when the Lambda deadline, not the propagation window, ended the wait.
     pub cut_short: bool,
 }
 
-impl<E: ProvideErrorMetadata> StillRejected<E> {
+impl StillRejected {
     /// A reason that says which is likelier: a typo or a principal still propagating.
     pub fn explain(&self, principals: &str) -> String {
-        let message = self.error.message().unwrap_or("invalid principal");
+        let message = self.error.message.as_deref().unwrap_or("invalid principal");
         if self.cut_short {
             format!(
                 "IAM did not accept {principals} ({message}); it may not have propagated yet \
@@ -80,23 +84,22 @@ impl<E: ProvideErrorMetadata> StillRejected<E> {
 
 /// The outcome of a call retried while its principal propagates.
 #[derive(Debug)]
-pub enum Retried<E> {
+pub enum Retried {
     /// Failed for another reason; not retried.
-    Failed(E),
-    StillRejected(StillRejected<E>),
+    Failed(CallError),
+    StillRejected(StillRejected),
 }
 
 /// Runs `call` until it succeeds, fails for a reason other than an unpropagated principal,
 /// or the window (or `stop_by`) is used up.
-pub async fn retry_while_propagating<T, E, F, Fut>(
+pub async fn retry_while_propagating<T, F, Fut>(
     backoff: &Backoff,
     stop_by: Instant,
     mut call: F,
-) -> Result<T, Retried<E>>
+) -> Result<T, Retried>
 where
-    E: ProvideErrorMetadata,
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, E>>,
+    Fut: Future<Output = Result<T, CallError>>,
 {
     let started = Instant::now();
     let give_up = stop_by.min(started + backoff.window);
@@ -116,7 +119,7 @@ where
             }));
         }
         tracing::info!(
-            code = error.code().unwrap_or_default(),
+            code = error.code.as_deref().unwrap_or_default(),
             pause_ms = pause.as_millis() as u64,
             "principal not accepted yet; retrying"
         );

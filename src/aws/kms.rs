@@ -11,10 +11,10 @@ use aws_sdk_kms::types::{GrantOperation, KeyManagerType};
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::access::{AccessLevel, KeyStatementFor, KmsAccess, S3Access};
-use crate::aws::{AwsError, describe_error};
+use super::CallError;
+use super::propagation::{Backoff, Retried, retry_while_propagating};
 use crate::cfn::OwnerId;
-use crate::propagation::{Backoff, Retried, retry_while_propagating};
+use crate::policy::s3_access::{AccessLevel, KeyStatementFor, KmsAccess, S3Access};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyMode {
@@ -76,12 +76,12 @@ pub enum KmsError {
     Grantee { key: String, reason: String },
 }
 
-fn call_error(key: &str, action: &'static str, error: impl AwsError) -> KmsError {
+fn call_error(key: &str, action: &'static str, error: CallError) -> KmsError {
     KmsError::Call {
         key: key.to_string(),
         action,
-        code: error.code().map(str::to_string),
-        message: describe_error(&error),
+        code: error.code,
+        message: error.described,
     }
 }
 
@@ -200,7 +200,7 @@ async fn key_use(
     let metadata = match kms.describe_key().key_id(key).send().await {
         Ok(output) => output.key_metadata,
         Err(error) if error.code() == Some("NotFoundException") => {
-            return Err(call_error(key, "DescribeKey", error));
+            return Err(call_error(key, "DescribeKey", CallError::of(error)));
         }
         Err(error) => {
             warnings.push(format!(
@@ -310,7 +310,7 @@ async fn our_grants(
     let mut found = Vec::new();
     let mut pages = kms.list_grants().key_id(key_arn).into_paginator().send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| call_error(key_arn, "ListGrants", e))?;
+        let page = page.map_err(|e| call_error(key_arn, "ListGrants", CallError::of(e)))?;
         for grant in page.grants() {
             if grant.name() == Some(name) && grant.grantee_principal() == Some(grantee) {
                 let mut operations = grant.operations().to_vec();
@@ -343,13 +343,15 @@ pub async fn sync_grants(
         for (grant_id, _) in &existing {
             retire(kms, &key.key_arn, grant_id).await?;
         }
-        let created = retry_while_propagating(backoff, stop_by, || {
+        let created = retry_while_propagating(backoff, stop_by, || async {
             kms.create_grant()
                 .key_id(&key.key_arn)
                 .grantee_principal(grantee)
                 .name(name)
                 .set_operations(Some(operations.clone()))
                 .send()
+                .await
+                .map_err(CallError::of)
         })
         .await;
         match created {
@@ -418,7 +420,7 @@ async fn retire(kms: &aws_sdk_kms::Client, key_arn: &str, grant_id: &str) -> Res
         {
             Ok(_) => Ok(()),
             Err(error) if error.code() == Some("NotFoundException") => Ok(()),
-            Err(error) => Err(call_error(key_arn, "RevokeGrant", error)),
+            Err(error) => Err(call_error(key_arn, "RevokeGrant", CallError::of(error))),
         },
     }
 }

@@ -1,4 +1,19 @@
-//! The AWS clients, built once per process and shared by every resource type.
+//! AWS: the clients, built once per process, and the operations this function performs
+//! with them.
+//!
+//! - [`iam`]: roles and users as one kind of entity, and their access keys.
+//! - [`principal`]: the one lifecycle of a role or user this function manages.
+//! - [`kms`]: which keys a vendor needs, and grants.
+//! - [`secrets`]: access keys kept in Secrets Manager.
+//! - [`bucket_documents`]: bucket policies and CORS configurations, merged.
+//! - [`propagation`]: waiting out IAM's eventual consistency.
+
+pub mod bucket_documents;
+pub mod iam;
+pub mod kms;
+pub mod principal;
+pub mod propagation;
+pub mod secrets;
 
 use std::time::Duration;
 
@@ -85,5 +100,29 @@ pub fn describe_error(error: &impl AwsError) -> String {
             };
             text.chars().take(300).collect()
         }
+    }
+}
+
+/// A failed AWS call, reduced to what messages and decisions need: the service's code
+/// and message, and the whole as a person reads it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{described}")]
+pub struct CallError {
+    pub code: Option<String>,
+    pub message: Option<String>,
+    pub described: String,
+}
+
+impl CallError {
+    pub fn of(error: impl AwsError) -> Self {
+        CallError {
+            code: error.code().map(str::to_string),
+            message: error.message().map(str::to_string),
+            described: describe_error(&error),
+        }
+    }
+
+    pub fn is(&self, code: &str) -> bool {
+        self.code.as_deref() == Some(code)
     }
 }

@@ -1,4 +1,10 @@
 //! The adapter between the Lambda runtime and the [`Dispatcher`].
+//!
+//! The runtime would parse the event into a payload type; the dispatcher parses it itself,
+//! once, from the bytes Lambda sent (so that even an event that is not JSON gets its FAILED
+//! answer). [`RawEvent`] takes the bytes from the invocation before the runtime sees them
+//! and hands them to [`serve`]; the runtime is left an empty payload to read, so it never
+//! holds (nor, at TRACE, logs) the event, whose ResponseURL carries credentials.
 
 use std::convert::Infallible;
 use std::task::{Context, Poll};
@@ -6,16 +12,26 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::tower::{Layer, Service};
 use lambda_runtime::{LambdaEvent, LambdaInvocation};
-use serde_json::Value;
+use serde::de::IgnoredAny;
+use tokio::task::futures::TaskLocalFuture;
 use tokio::time::Instant;
 
 use crate::cfn::Dispatcher;
 
+tokio::task_local! {
+    /// The bytes of the event being served, for [`serve`].
+    static EVENT_BYTES: bytes::Bytes;
+}
+
 /// Serves one Lambda event. Errors are logged, not returned: an error would make Lambda
 /// retry the event, and CloudFormation must see one answer per request.
-pub async fn serve(dispatcher: &Dispatcher, event: LambdaEvent<Value>) -> Result<(), Infallible> {
+pub async fn serve(
+    dispatcher: &Dispatcher,
+    event: LambdaEvent<IgnoredAny>,
+) -> Result<(), Infallible> {
     let deadline = instant_of(event.context.deadline);
-    if let Err(error) = dispatcher.handle(event.payload, deadline).await {
+    let bytes = EVENT_BYTES.try_with(Clone::clone).unwrap_or_default();
+    if let Err(error) = dispatcher.handle(&bytes, deadline).await {
         tracing::error!(%error, "no response could be delivered");
     }
     Ok(())
@@ -42,40 +58,35 @@ fn instant_at(deadline_ms: u64, now_ms: u64) -> Instant {
     Instant::now() + Duration::from_millis(remaining)
 }
 
-/// Lets an event that is not JSON reach the handler as a JSON string, so that a
-/// ResponseURL inside it can still be answered instead of the runtime failing the event.
+/// Takes the event's bytes out of each invocation and hands them to [`serve`]; the
+/// runtime gets `null` to deserialise in their place.
 #[derive(Clone, Copy, Default)]
-pub struct NonJsonAsString;
+pub struct RawEvent;
 
-impl<S> Layer<S> for NonJsonAsString {
-    type Service = NonJsonAsStringService<S>;
+impl<S> Layer<S> for RawEvent {
+    type Service = RawEventService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        NonJsonAsStringService { inner }
+        RawEventService { inner }
     }
 }
 
-pub struct NonJsonAsStringService<S> {
+pub struct RawEventService<S> {
     inner: S,
 }
 
-impl<S: Service<LambdaInvocation>> Service<LambdaInvocation> for NonJsonAsStringService<S> {
+impl<S: Service<LambdaInvocation>> Service<LambdaInvocation> for RawEventService<S> {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = TaskLocalFuture<bytes::Bytes, S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut invocation: LambdaInvocation) -> Self::Future {
-        if serde_json::from_slice::<serde::de::IgnoredAny>(&invocation.body).is_err() {
-            let text = String::from_utf8_lossy(&invocation.body).into_owned();
-            invocation.body = serde_json::to_vec(&Value::String(text))
-                .unwrap_or_default()
-                .into();
-        }
-        self.inner.call(invocation)
+        let bytes = std::mem::replace(&mut invocation.body, bytes::Bytes::from_static(b"null"));
+        EVENT_BYTES.scope(bytes, self.inner.call(invocation))
     }
 }
 

@@ -1,0 +1,691 @@
+//! Bucket documents in S3: a bucket's policy and its CORS configuration, read and written
+//! whole, and the lifecycle of a resource type that owns part of one.
+//!
+//! S3 replaces these documents whole, so every change is a merge ([`crate::policy::merge`]):
+//! read the document, put the owner's entries in place, write, read back, and merge again
+//! (bounded) if another writer replaced the document in between.
+
+use std::future::Future;
+use std::time::Duration;
+
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
+use serde_json::{Map, Value, json};
+use tokio::time::Instant;
+
+use super::CallError;
+use super::propagation::{Backoff, Retried, retry_while_propagating};
+use crate::cfn::properties::FromProperties;
+use crate::cfn::{Failure, Invocation, Outcome, Resource};
+use crate::policy::merge::{BUCKET_POLICY, CORS_CONFIGURATION, OwnedEntries, Shape, merge};
+use crate::rules;
+
+/// S3 refuses a bucket policy larger than this (20 KB).
+pub const MAX_POLICY_BYTES: usize = 20 * 1024;
+
+/// S3 refuses a CORS configuration with more rules than this.
+pub const MAX_CORS_RULES: usize = 100;
+
+/// Why a bucket document could not be brought to what the resource wants.
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    #[error("bucket {bucket:?} does not exist; check the Bucket property")]
+    NoSuchBucket { bucket: String },
+    #[error("could not read the {document} of bucket {bucket:?}: {reason}")]
+    Read {
+        document: &'static str,
+        bucket: String,
+        reason: String,
+    },
+    #[error("could not write the {document} of bucket {bucket:?}: {reason}")]
+    Write {
+        document: &'static str,
+        bucket: String,
+        reason: String,
+    },
+    #[error("the {document} of bucket {bucket:?} cannot be merged, so it was left alone: {reason}")]
+    Unmergeable {
+        document: &'static str,
+        bucket: String,
+        reason: String,
+    },
+    #[error("nothing was written to bucket {bucket:?}: {reason}")]
+    OverLimit { bucket: String, reason: String },
+    #[error(
+        "the {document} of bucket {bucket:?} still lacks this resource's entries after \
+         {rounds} writes; something else keeps replacing it"
+    )]
+    NotInPlace {
+        document: &'static str,
+        bucket: String,
+        rounds: usize,
+    },
+}
+
+/// A bucket's policy or CORS configuration, read and written whole.
+pub trait BucketDocument: Sync {
+    const SHAPE: Shape;
+
+    fn bucket(&self) -> &str;
+
+    /// The document as JSON; `None` when the bucket has none.
+    fn read(&self) -> impl Future<Output = Result<Option<Value>, DocumentError>> + Send;
+
+    /// Writes `document`, or deletes the bucket's document when `None`.
+    fn write(
+        &self,
+        document: Option<&Value>,
+    ) -> impl Future<Output = Result<(), DocumentError>> + Send;
+
+    /// Why S3 would refuse `document` for its size, if it would.
+    fn over_limit(document: &Value) -> Option<String>;
+
+    /// A failed S3 call as a [`DocumentError`], told apart by its error code.
+    fn failure(&self, error: CallError, writing: bool) -> DocumentError {
+        let bucket = self.bucket().to_string();
+        if error.is("NoSuchBucket") {
+            return DocumentError::NoSuchBucket { bucket };
+        }
+        let document = Self::SHAPE.name;
+        let reason = error.described;
+        if writing {
+            DocumentError::Write {
+                document,
+                bucket,
+                reason,
+            }
+        } else {
+            DocumentError::Read {
+                document,
+                bucket,
+                reason,
+            }
+        }
+    }
+}
+
+/// How hard to try before giving up on getting the owner's entries in place.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rounds {
+    /// Writes after which the entries may still be missing. Another writer replacing the
+    /// whole document between our read and write is the reason to write again; one that
+    /// keeps doing it is a fight this function should not keep up.
+    pub max_writes: usize,
+    /// S3 bucket configuration is eventually consistent: a read right after a write may
+    /// still show the old document. Before merging again, wait this long times the round.
+    pub pause: Duration,
+}
+
+impl Default for Rounds {
+    fn default() -> Self {
+        Rounds::S3
+    }
+}
+
+impl Rounds {
+    pub const S3: Rounds = Rounds {
+        max_writes: 3,
+        pause: Duration::from_secs(2),
+    };
+
+    /// Brings `document` to hold exactly `owned` of its owner's entries, keeping everything
+    /// else. Limits are checked before every write; nothing is written past them.
+    pub async fn put_owned<D: BucketDocument>(
+        &self,
+        document: &D,
+        owned: &OwnedEntries,
+    ) -> Result<(), DocumentError> {
+        let shape = D::SHAPE;
+        let bucket = || document.bucket().to_string();
+        let mut current = document.read().await?;
+        for round in 1..=self.max_writes {
+            let merged = merge(&shape, current.as_ref(), owned).map_err(|reason| {
+                DocumentError::Unmergeable {
+                    document: shape.name,
+                    bucket: bucket(),
+                    reason,
+                }
+            })?;
+            if merged == current {
+                return Ok(());
+            }
+            if let Some(reason) = merged.as_ref().and_then(D::over_limit) {
+                return Err(DocumentError::OverLimit {
+                    bucket: bucket(),
+                    reason,
+                });
+            }
+            document.write(merged.as_ref()).await?;
+            current = document.read().await?;
+            if owned.in_place(&shape, current.as_ref()) {
+                return Ok(());
+            }
+            tracing::warn!(
+                bucket = document.bucket(),
+                document = shape.name,
+                round,
+                "this resource's entries are missing after writing"
+            );
+            if round < self.max_writes {
+                tokio::time::sleep(self.pause * round as u32).await;
+                current = document.read().await?;
+            }
+        }
+        Err(DocumentError::NotInPlace {
+            document: shape.name,
+            bucket: bucket(),
+            rounds: self.max_writes,
+        })
+    }
+
+    /// Removes every entry of the owner; a bucket that is gone has nothing left to remove.
+    pub async fn remove_owned<D: BucketDocument>(
+        &self,
+        document: &D,
+        prefix: &str,
+    ) -> Result<(), DocumentError> {
+        match self.put_owned(document, &OwnedEntries::none(prefix)).await {
+            Err(DocumentError::NoSuchBucket { bucket }) => {
+                tracing::info!(bucket, "the bucket is gone; nothing to remove");
+                Ok(())
+            }
+            done => done,
+        }
+    }
+}
+
+/// One bucket's policy, as a document to merge into.
+pub struct PolicyOf<'a> {
+    pub s3: &'a aws_sdk_s3::Client,
+    pub bucket: &'a str,
+    /// A principal named in a statement may be too new for S3 to accept yet.
+    pub propagation: Backoff,
+    pub stop_by: Instant,
+}
+
+impl PolicyOf<'_> {
+    async fn put(&self, policy: &str) -> Result<(), DocumentError> {
+        let result = retry_while_propagating(&self.propagation, self.stop_by, || async {
+            self.s3
+                .put_bucket_policy()
+                .bucket(self.bucket)
+                .policy(policy)
+                .send()
+                .await
+                .map_err(CallError::of)
+        })
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(Retried::StillRejected(rejected)) => Err(DocumentError::Write {
+                document: Self::SHAPE.name,
+                bucket: self.bucket.to_string(),
+                reason: rejected.explain("a principal in Statements"),
+            }),
+            Err(Retried::Failed(error)) => Err(self.failure(error, true)),
+        }
+    }
+}
+
+impl BucketDocument for PolicyOf<'_> {
+    const SHAPE: Shape = BUCKET_POLICY;
+
+    fn bucket(&self) -> &str {
+        self.bucket
+    }
+
+    async fn read(&self) -> Result<Option<Value>, DocumentError> {
+        let output = match self.s3.get_bucket_policy().bucket(self.bucket).send().await {
+            Ok(output) => output,
+            Err(error) if error.code() == Some("NoSuchBucketPolicy") => {
+                return Ok(None);
+            }
+            Err(error) => return Err(self.failure(CallError::of(error), false)),
+        };
+        let Some(text) = output.policy().filter(|text| !text.trim().is_empty()) else {
+            return Ok(None);
+        };
+        serde_json::from_str(text)
+            .map(Some)
+            .map_err(|error| DocumentError::Unmergeable {
+                document: Self::SHAPE.name,
+                bucket: self.bucket.to_string(),
+                reason: format!("it is not JSON ({error})"),
+            })
+    }
+
+    async fn write(&self, document: Option<&Value>) -> Result<(), DocumentError> {
+        match document {
+            Some(policy) => self.put(&policy.to_string()).await,
+            None => match self
+                .s3
+                .delete_bucket_policy()
+                .bucket(self.bucket)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(error) => Err(self.failure(CallError::of(error), true)),
+            },
+        }
+    }
+
+    fn over_limit(document: &Value) -> Option<String> {
+        let size = document.to_string().len();
+        (size > MAX_POLICY_BYTES).then(|| {
+            format!(
+                "the merged bucket policy would be {size} bytes; S3 allows at most \
+                 {MAX_POLICY_BYTES}"
+            )
+        })
+    }
+}
+
+/// One bucket's CORS configuration, as a document to merge into.
+pub struct CorsOf<'a> {
+    pub s3: &'a aws_sdk_s3::Client,
+    pub bucket: &'a str,
+}
+
+impl BucketDocument for CorsOf<'_> {
+    const SHAPE: Shape = CORS_CONFIGURATION;
+
+    fn bucket(&self) -> &str {
+        self.bucket
+    }
+
+    async fn read(&self) -> Result<Option<Value>, DocumentError> {
+        match self.s3.get_bucket_cors().bucket(self.bucket).send().await {
+            Ok(output) => {
+                let rules: Vec<Value> = output.cors_rules().iter().map(rule_to_json).collect();
+                Ok((!rules.is_empty()).then(|| json!({ "CORSRules": rules })))
+            }
+            Err(error) if error.code() == Some("NoSuchCORSConfiguration") => Ok(None),
+            Err(error) => Err(self.failure(CallError::of(error), false)),
+        }
+    }
+
+    async fn write(&self, document: Option<&Value>) -> Result<(), DocumentError> {
+        let Some(document) = document else {
+            return match self
+                .s3
+                .delete_bucket_cors()
+                .bucket(self.bucket)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(error) => Err(self.failure(CallError::of(error), true)),
+            };
+        };
+        let configuration =
+            configuration_from_json(document).map_err(|reason| DocumentError::Unmergeable {
+                document: Self::SHAPE.name,
+                bucket: self.bucket.to_string(),
+                reason,
+            })?;
+        match self
+            .s3
+            .put_bucket_cors()
+            .bucket(self.bucket)
+            .cors_configuration(configuration)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(error) => Err(self.failure(CallError::of(error), true)),
+        }
+    }
+
+    fn over_limit(document: &Value) -> Option<String> {
+        let count = document["CORSRules"].as_array().map_or(0, Vec::len);
+        (count > MAX_CORS_RULES).then(|| {
+            format!(
+                "the CORS configuration would have {count} rules; S3 allows at most {MAX_CORS_RULES}"
+            )
+        })
+    }
+}
+
+/// A rule as JSON with S3's field names; absent and empty lists are left out alike.
+fn rule_to_json(rule: &CorsRule) -> Value {
+    let mut json = Map::new();
+    if let Some(id) = rule.id() {
+        json.insert("ID".into(), json!(id));
+    }
+    let lists = [
+        ("AllowedHeaders", rule.allowed_headers()),
+        ("AllowedMethods", rule.allowed_methods()),
+        ("AllowedOrigins", rule.allowed_origins()),
+        ("ExposeHeaders", rule.expose_headers()),
+    ];
+    for (name, items) in lists {
+        if !items.is_empty() {
+            json.insert(name.into(), json!(items));
+        }
+    }
+    if let Some(seconds) = rule.max_age_seconds() {
+        json.insert("MaxAgeSeconds".into(), json!(seconds));
+    }
+    Value::Object(json)
+}
+
+fn configuration_from_json(document: &Value) -> Result<CorsConfiguration, String> {
+    let rules = document["CORSRules"]
+        .as_array()
+        .ok_or("CORSRules is not a list")?
+        .iter()
+        .map(rule_from_json)
+        .collect::<Result<Vec<_>, _>>()?;
+    CorsConfiguration::builder()
+        .set_cors_rules(Some(rules))
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+fn rule_from_json(rule: &Value) -> Result<CorsRule, String> {
+    let list = |name: &str| -> Result<Option<Vec<String>>, String> {
+        match rule.get(name) {
+            None => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| {
+                    item.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| format!("{name} holds a value that is not a string"))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(_) => Err(format!("{name} is not a list")),
+        }
+    };
+    let max_age = match rule.get("MaxAgeSeconds") {
+        None => None,
+        Some(value) => Some(
+            value
+                .as_i64()
+                .and_then(|n| i32::try_from(n).ok())
+                .ok_or("MaxAgeSeconds is not a number S3 accepts")?,
+        ),
+    };
+    CorsRule::builder()
+        .set_id(rule.get("ID").and_then(Value::as_str).map(str::to_string))
+        .set_allowed_headers(list("AllowedHeaders")?)
+        .set_allowed_methods(list("AllowedMethods")?)
+        .set_allowed_origins(list("AllowedOrigins")?)
+        .set_expose_headers(list("ExposeHeaders")?)
+        .set_max_age_seconds(max_age)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// What one resource type owns in one kind of bucket document.
+pub trait BucketPart: Send + Sync + 'static {
+    /// The `ResourceType` it answers, e.g. `Custom::BucketCors`.
+    const RESOURCE_TYPE: &'static str;
+    /// The middle of its physical ids: `cors`, `policy`.
+    const KIND: &'static str;
+    /// The output that lists the ids of its entries, comma-joined.
+    const IDS_OUTPUT: &'static str;
+    type Properties: FromProperties + Send + Sync;
+    type Document<'a>: BucketDocument + Send
+    where
+        Self: 'a;
+
+    fn bucket(properties: &Self::Properties) -> &str;
+    /// What the ids of the owner's entries start with.
+    fn id_prefix(owner_hash: &str) -> String;
+    /// The entries the properties ask for, named with [`Self::id_prefix`].
+    fn owned(properties: &Self::Properties, invocation: &Invocation) -> OwnedEntries;
+    /// The document of `bucket` these entries go into.
+    fn document<'a>(&'a self, bucket: &'a str, invocation: &'a Invocation) -> Self::Document<'a>;
+    /// How often to merge again when the entries are missing after a write.
+    fn rounds(&self) -> Rounds;
+}
+
+/// A [`BucketPart`] as CloudFormation drives it.
+pub struct MergedIntoBucket<P>(pub P);
+
+impl<P: BucketPart> MergedIntoBucket<P> {
+    async fn put(
+        &self,
+        invocation: &Invocation,
+        properties: P::Properties,
+    ) -> Result<Outcome, Failure> {
+        let bucket = P::bucket(&properties);
+        let owned = P::owned(&properties, invocation);
+        let document = self.0.document(bucket, invocation);
+        self.0
+            .rounds()
+            .put_owned(&document, &owned)
+            .await
+            .map_err(Failure::resource)?;
+        let ids = owned.ids(&<P::Document<'_> as BucketDocument>::SHAPE);
+        tracing::info!(bucket, ids = ?ids, "entries in place");
+        let id = physical_id(bucket, P::KIND, &invocation.owner().hash());
+        Ok(Outcome::new(id).with(P::IDS_OUTPUT, ids.join(",")))
+    }
+}
+
+impl<P: BucketPart> Resource for MergedIntoBucket<P> {
+    const TYPE: &'static str = P::RESOURCE_TYPE;
+    type Properties = P::Properties;
+
+    fn recognizes(&self, physical_id: &str) -> bool {
+        parse_physical_id(physical_id, P::KIND).is_some()
+    }
+
+    async fn create(
+        &self,
+        invocation: &Invocation,
+        properties: P::Properties,
+    ) -> Result<Outcome, Failure> {
+        self.put(invocation, properties).await
+    }
+
+    /// The same merge as a create; a changed `Bucket` gives a new physical id, so
+    /// CloudFormation then deletes the entries from the old bucket.
+    async fn update(
+        &self,
+        invocation: &Invocation,
+        _physical_id: &str,
+        properties: P::Properties,
+        _old: Option<P::Properties>,
+    ) -> Result<Outcome, Failure> {
+        self.put(invocation, properties).await
+    }
+
+    /// Takes the entries out of the bucket the physical id names, whatever the properties
+    /// say now.
+    async fn delete(
+        &self,
+        invocation: &Invocation,
+        physical_id: &str,
+        _properties: Option<P::Properties>,
+    ) -> Result<(), Failure> {
+        let Some((bucket, hash)) = parse_physical_id(physical_id, P::KIND) else {
+            return Ok(());
+        };
+        if hash != invocation.owner().hash() {
+            tracing::warn!(
+                physical_id,
+                "the physical id names another owner; nothing to remove"
+            );
+            return Ok(());
+        }
+        let document = self.0.document(bucket, invocation);
+        self.0
+            .rounds()
+            .remove_owned(&document, &P::id_prefix(hash))
+            .await
+            .map_err(Failure::resource)
+    }
+}
+
+/// The physical id of a resource owning part of one bucket document:
+/// `<bucket>/<kind>/<owner-hash>`.
+pub fn physical_id(bucket: &str, kind: &str, owner_hash: &str) -> String {
+    format!("{bucket}/{kind}/{owner_hash}")
+}
+
+/// The bucket and owner hash of a physical id [`physical_id`] made for `kind`.
+pub fn parse_physical_id<'a>(id: &'a str, kind: &str) -> Option<(&'a str, &'a str)> {
+    let (rest, hash) = id.rsplit_once('/')?;
+    let (bucket, found_kind) = rest.rsplit_once('/')?;
+    let is_hash = hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit());
+    (found_kind == kind && is_hash && rules::bucket_name_problem(bucket).is_none())
+        .then_some((bucket, hash))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CORS: Shape = CORS_CONFIGURATION;
+
+    fn owned(prefix: &str, ids: &[&str]) -> OwnedEntries {
+        OwnedEntries {
+            prefix: prefix.into(),
+            entries: ids
+                .iter()
+                .map(|id| json!({"ID": id, "New": true}))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn physical_ids_round_trip_and_others_are_not_recognised() {
+        let id = physical_id("my-bucket", "cors", "0123456789abcdef");
+        assert_eq!(id, "my-bucket/cors/0123456789abcdef");
+        assert_eq!(
+            parse_physical_id(&id, "cors"),
+            Some(("my-bucket", "0123456789abcdef"))
+        );
+        assert_eq!(parse_physical_id(&id, "policy"), None);
+        assert_eq!(parse_physical_id("stack-Cors-1A2B3C4D5E6F", "cors"), None);
+        assert_eq!(parse_physical_id("a/b/cors/0123456789abcdef", "cors"), None);
+    }
+
+    /// A CORS configuration in memory, where another writer may replace the whole
+    /// document with its own version right after each of our first `clobbered` writes.
+    struct Contested {
+        stored: std::sync::Mutex<Option<Value>>,
+        theirs: Option<Value>,
+        clobbered: usize,
+        writes: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Contested {
+        fn new(theirs: Value, clobbered: usize) -> Self {
+            Contested {
+                stored: std::sync::Mutex::new(Some(theirs.clone())),
+                theirs: Some(theirs),
+                clobbered,
+                writes: Default::default(),
+            }
+        }
+
+        fn stored(&self) -> Option<Value> {
+            self.stored.lock().expect("not poisoned").clone()
+        }
+
+        fn writes(&self) -> usize {
+            self.writes.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
+    impl BucketDocument for Contested {
+        const SHAPE: Shape = CORS;
+
+        fn bucket(&self) -> &str {
+            "contested"
+        }
+
+        async fn read(&self) -> Result<Option<Value>, DocumentError> {
+            Ok(self.stored())
+        }
+
+        async fn write(&self, document: Option<&Value>) -> Result<(), DocumentError> {
+            let n = self
+                .writes
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                + 1;
+            let now = if n <= self.clobbered {
+                self.theirs.clone()
+            } else {
+                document.cloned()
+            };
+            *self.stored.lock().expect("not poisoned") = now;
+            Ok(())
+        }
+
+        fn over_limit(document: &Value) -> Option<String> {
+            (document["CORSRules"].as_array().map_or(0, Vec::len) > 3)
+                .then(|| "more than 3 rules".to_string())
+        }
+    }
+
+    const QUICK: Rounds = Rounds {
+        max_writes: 3,
+        pause: Duration::from_millis(1),
+    };
+
+    #[tokio::test]
+    async fn entries_another_writer_replaced_are_merged_in_again() {
+        let bucket = Contested::new(json!({"CORSRules": [{"ID": "theirs"}]}), 1);
+        QUICK
+            .put_owned(&bucket, &owned("mine-", &["mine-1"]))
+            .await
+            .expect("in place on the second write");
+        assert_eq!(bucket.writes(), 2);
+        assert_eq!(
+            bucket.stored(),
+            Some(json!({"CORSRules": [{"ID": "theirs"}, {"ID": "mine-1", "New": true}]}))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_writer_that_keeps_replacing_the_document_is_given_up_on() {
+        let bucket = Contested::new(json!({"CORSRules": [{"ID": "theirs"}]}), usize::MAX);
+        let failed = QUICK.put_owned(&bucket, &owned("mine-", &["mine-1"])).await;
+        assert!(
+            matches!(failed, Err(DocumentError::NotInPlace { rounds: 3, .. })),
+            "{failed:?}"
+        );
+        assert_eq!(bucket.writes(), 3);
+    }
+
+    #[tokio::test]
+    async fn nothing_is_written_past_the_limit_or_when_nothing_changes() {
+        let theirs = json!({"CORSRules": [{"ID": "a"}, {"ID": "b"}]});
+        let bucket = Contested::new(theirs.clone(), 0);
+        let refused = QUICK
+            .put_owned(&bucket, &owned("mine-", &["mine-1", "mine-2"]))
+            .await;
+        assert!(
+            matches!(refused, Err(DocumentError::OverLimit { .. })),
+            "{refused:?}"
+        );
+        assert_eq!((bucket.writes(), bucket.stored()), (0, Some(theirs)));
+
+        let ours = owned("mine-", &["mine-1"]);
+        QUICK.put_owned(&bucket, &ours).await.expect("written");
+        QUICK
+            .put_owned(&bucket, &ours)
+            .await
+            .expect("already in place");
+        assert_eq!(bucket.writes(), 1);
+    }
+
+    #[test]
+    fn rules_survive_the_trip_through_the_sdk_unchanged() {
+        let foreign = json!({"ID": "theirs", "AllowedHeaders": ["Authorization"],
+            "AllowedMethods": ["PUT", "POST"], "AllowedOrigins": ["https://a.example"],
+            "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 600});
+        let unnamed = json!({"AllowedMethods": ["GET"], "AllowedOrigins": ["*"]});
+        for rule in [foreign, unnamed] {
+            let sdk = rule_from_json(&rule).expect("converts");
+            assert_eq!(rule_to_json(&sdk), rule);
+        }
+    }
+}

@@ -1,0 +1,573 @@
+//! The one lifecycle of a role or user this function manages.
+//!
+//! Bringing a principal to its properties is the same sequence for both kinds; each step is
+//! a function here, and a resource type adds only what is its own through
+//! [`PrincipalType`] (a role's trust policy and session length, a user's access key):
+//!
+//! 1. look: find the entity, unless a Create tries creating it first;
+//! 2. check: an existing entity must carry our owner tag and sit at the asked path;
+//! 3. plan: the type's own documents, the KMS plan, the permission policy;
+//! 4. budgets: IAM's size and tag limits, before anything is written;
+//! 5. create or adopt: create the entity (a name already taken is looked at and adopted
+//!    when it is ours), or bring an adopted one's own fields up to date;
+//! 6. rights: the inline policy, KMS grants and tags, written only where they differ;
+//! 7. finish: the type's last step and its outputs;
+//! 8. roll back: an entity this request created is removed again if a later step fails.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use super::iam::{
+    Creation, Entity, EntityKind, Existing, IamCallError, RoleFields, ownership, tag, tag_changes,
+};
+use super::kms::{self, KmsError, KmsPlan};
+use super::propagation::{Retried, retry_while_propagating};
+use super::secrets::SecretError;
+use super::{CallError, Clients};
+use crate::cfn::{Invocation, Outcome, OwnerId};
+use crate::policy::s3_access::{Location, S3Access, permission_policy};
+use crate::policy::{Partition, PolicyDocument};
+use crate::rules::MAX_TAGS;
+use crate::settings::Settings;
+
+/// The name of the inline policy holding the S3 and KMS rights of every role and user.
+pub const POLICY_NAME: &str = "vendor-access-s3";
+
+/// Tags recording which KMS keys carry a grant for the principal, so that update and
+/// delete can retire them without re-reading the buckets.
+pub const GRANT_TAG_PREFIX: &str = "vendor-access:kms-grant:";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PrincipalError {
+    #[error("{0}")]
+    NotOurs(String),
+    #[error(
+        "{kind}Path: {entity} already exists under another path; IAM names are unique across paths, so moving it needs a new {kind}Name"
+    )]
+    PathTaken { kind: &'static str, entity: String },
+    #[error(transparent)]
+    Kms(#[from] KmsError),
+    #[error(transparent)]
+    Iam(#[from] IamCallError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("TrustedPrincipal: {0}")]
+    Principal(String),
+    #[error("{which} policy of {entity} would be {size} characters, over IAM's limit of {limit}")]
+    TooLarge {
+        which: &'static str,
+        entity: String,
+        size: usize,
+        limit: usize,
+    },
+    #[error(
+        "IAM TagRole/TagUser for {entity} failed: {needed} tags would be needed ({stack} from Tags, {grants} for KMS grants, {ours} of ours), over IAM's {MAX_TAGS}: use fewer Tags"
+    )]
+    TagBudget {
+        entity: String,
+        needed: usize,
+        stack: usize,
+        grants: usize,
+        ours: usize,
+    },
+    /// CreateRole or CreateUser found the name taken; the lifecycle looks at whose it is.
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+}
+
+/// What the shared steps need of a resource type's properties.
+pub struct Common<'a> {
+    pub s3: &'a S3Access,
+    /// Buckets of the vendor's own the policy also covers (never inspected for KMS).
+    pub vendor_locations: &'a [Location],
+    pub tags: &'a [(String, String)],
+    /// The principals the entity names (a role's trusted ones), for messages.
+    pub principals: String,
+}
+
+impl Common<'_> {
+    fn locations(&self) -> Vec<Location> {
+        let mut all = self.s3.locations.clone();
+        all.extend(self.vendor_locations.iter().cloned());
+        all
+    }
+}
+
+/// A resource type whose entity is a role or a user: what it adds to the lifecycle.
+pub trait PrincipalType: Sync {
+    const KIND: EntityKind;
+    /// IAM's limit on the entity's inline policies together.
+    const POLICY_LIMIT: usize;
+    /// Tags of ours beyond the owner tag and one per granted key.
+    const BOOKKEEPING_TAGS: usize;
+    type Properties: Sync;
+    /// What the type's own planning decides (a role's external id and trust policy).
+    type Own: Send + Sync;
+    /// What a replacement carries over from the entity it replaces.
+    type Carried: Send + Sync;
+
+    fn clients(&self) -> &Clients;
+    fn settings(&self) -> &Settings;
+    fn common<'a>(&self, properties: &'a Self::Properties) -> Common<'a>;
+
+    /// Plans the type's own documents, knowing what exists (`None` for a new entity).
+    fn plan_own(
+        &self,
+        invocation: &Invocation,
+        entity: &Entity,
+        properties: &Self::Properties,
+        existing: Option<&Existing>,
+        carried: &Self::Carried,
+    ) -> Result<Self::Own, PrincipalError>;
+
+    /// A role's own CreateRole fields; `None` for a user.
+    fn role_fields<'a>(
+        &self,
+        properties: &'a Self::Properties,
+        own: &'a Self::Own,
+    ) -> Option<RoleFields<'a>>;
+
+    /// Brings an adopted entity's own fields to the plan.
+    fn update_own(
+        &self,
+        invocation: &Invocation,
+        existing: &Existing,
+        properties: &Self::Properties,
+        own: &Self::Own,
+    ) -> impl Future<Output = Result<(), PrincipalError>> + Send;
+
+    /// The type's last step, once the rights are in place, and the outputs.
+    fn finish(
+        &self,
+        invocation: &Invocation,
+        existing: &Existing,
+        properties: &Self::Properties,
+        own: &Self::Own,
+        kms: &KmsPlan,
+    ) -> impl Future<Output = Result<Outcome, PrincipalError>> + Send;
+
+    /// Removes what the type's own steps made, before the entity itself goes.
+    /// `existing` is `None` when the entity is gone already.
+    fn remove_own(
+        &self,
+        invocation: &Invocation,
+        entity: &Entity,
+        existing: Option<&Existing>,
+        properties: Option<&Self::Properties>,
+    ) -> impl Future<Output = Result<(), PrincipalError>> + Send;
+}
+
+/// How bringing an entity to its properties begins.
+pub struct Start<C> {
+    /// Try creating it before looking (a Create, a replacement): one read fewer in the
+    /// common case, the same checks otherwise.
+    pub assume_new: bool,
+    pub carried: C,
+}
+
+/// What planning decided, before anything is written.
+struct Prepared<O> {
+    own: O,
+    kms: KmsPlan,
+    policy: PolicyDocument,
+}
+
+/// Brings `entity` to what `properties` ask for, creating it when missing. `old` are the
+/// properties it was made with, when known.
+pub async fn converge<R: PrincipalType>(
+    resource: &R,
+    invocation: &Invocation,
+    entity: &Entity,
+    properties: &R::Properties,
+    old: Option<&R::Properties>,
+    start: Start<R::Carried>,
+) -> Result<Outcome, PrincipalError> {
+    let iam = &resource.clients().iam;
+    let existing = match start.assume_new {
+        true => None,
+        false => entity.get(iam).await?,
+    };
+    if let Some(existing) = existing {
+        return adopt(
+            resource, invocation, entity, properties, old, &start, existing,
+        )
+        .await;
+    }
+    match create(resource, invocation, entity, properties, &start).await {
+        Err(PrincipalError::AlreadyExists(_)) => {
+            // A retried Create, or a name taken by someone else: look, then adopt our own
+            // entity or refuse.
+            let existing = entity.get(iam).await?.ok_or_else(|| {
+                PrincipalError::AlreadyExists(format!(
+                    "{} was reported taken but cannot be found;",
+                    entity.describe()
+                ))
+            })?;
+            adopt(
+                resource, invocation, entity, properties, old, &start, existing,
+            )
+            .await
+        }
+        other => other,
+    }
+}
+
+/// Step 5 for an entity that exists: ours, at our path, brought up to date.
+async fn adopt<R: PrincipalType>(
+    resource: &R,
+    invocation: &Invocation,
+    entity: &Entity,
+    properties: &R::Properties,
+    old: Option<&R::Properties>,
+    start: &Start<R::Carried>,
+    existing: Existing,
+) -> Result<Outcome, PrincipalError> {
+    check_ours(entity, &existing, &invocation.owner())?;
+    let prepared = prepare(
+        resource,
+        invocation,
+        entity,
+        properties,
+        Some(&existing),
+        start,
+    )
+    .await?;
+    resource
+        .update_own(invocation, &existing, properties, &prepared.own)
+        .await?;
+    // Changed by the properties themselves: the policy is written without reading it
+    // first. Otherwise it is read, so drift is repaired.
+    let policy_known_stale = old
+        .is_some_and(|old| policy_for(resource, invocation, old, &prepared.kms) != prepared.policy);
+    complete(
+        resource,
+        invocation,
+        entity,
+        &existing,
+        properties,
+        old,
+        &prepared,
+        policy_known_stale,
+    )
+    .await
+}
+
+/// Step 5 for an entity that does not exist: created, and removed again should a later
+/// step fail, so that nothing half-made is left.
+async fn create<R: PrincipalType>(
+    resource: &R,
+    invocation: &Invocation,
+    entity: &Entity,
+    properties: &R::Properties,
+    start: &Start<R::Carried>,
+) -> Result<Outcome, PrincipalError> {
+    let prepared = prepare(resource, invocation, entity, properties, None, start).await?;
+    let existing = create_entity(resource, invocation, entity, properties, &prepared).await?;
+    invocation.made(&existing.arn);
+    let done = complete(
+        resource, invocation, entity, &existing, properties, None, &prepared, true,
+    )
+    .await;
+    if done.is_err() {
+        tracing::warn!(entity = %entity.describe(), "rolling back what this request created");
+        match remove(resource, invocation, entity, Some(properties)).await {
+            Ok(()) => invocation.unmade(),
+            Err(cleanup) => tracing::error!(error = %cleanup, "rollback failed"),
+        }
+    }
+    done
+}
+
+/// Step 2: an existing entity is changed only when it is ours and where we put it.
+fn check_ours(entity: &Entity, existing: &Existing, owner: &OwnerId) -> Result<(), PrincipalError> {
+    if let Some(refusal) = ownership(&existing.tags, owner).refusal(&entity.describe()) {
+        return Err(PrincipalError::NotOurs(refusal));
+    }
+    if existing.path != entity.path {
+        return Err(PrincipalError::PathTaken {
+            kind: entity.kind.title(),
+            entity: entity.describe(),
+        });
+    }
+    Ok(())
+}
+
+/// Steps 3 and 4.
+async fn prepare<R: PrincipalType>(
+    resource: &R,
+    invocation: &Invocation,
+    entity: &Entity,
+    properties: &R::Properties,
+    existing: Option<&Existing>,
+    start: &Start<R::Carried>,
+) -> Result<Prepared<R::Own>, PrincipalError> {
+    let own = resource.plan_own(invocation, entity, properties, existing, &start.carried)?;
+    let clients = resource.clients();
+    let common = resource.common(properties);
+    let kms = kms::plan(&clients.s3, &clients.kms, common.s3).await?;
+    let policy = policy_for(resource, invocation, properties, &kms);
+    check_size(entity, "inline", policy.size(), R::POLICY_LIMIT)?;
+    check_tag_budget(entity, common.tags.len(), R::BOOKKEEPING_TAGS, &kms)?;
+    Ok(Prepared { own, kms, policy })
+}
+
+fn policy_for<R: PrincipalType>(
+    resource: &R,
+    invocation: &Invocation,
+    properties: &R::Properties,
+    kms: &KmsPlan,
+) -> PolicyDocument {
+    let common = resource.common(properties);
+    permission_policy(
+        Partition::of_arn(invocation.stack_id()),
+        &common.locations(),
+        &common.s3.network,
+        &kms.iam_statements(),
+    )
+}
+
+/// IAM's limit on a policy of the entity, checked before anything is written.
+pub fn check_size(
+    entity: &Entity,
+    which: &'static str,
+    size: usize,
+    limit: usize,
+) -> Result<(), PrincipalError> {
+    if size > limit {
+        return Err(PrincipalError::TooLarge {
+            which,
+            entity: entity.describe(),
+            size,
+            limit,
+        });
+    }
+    Ok(())
+}
+
+/// The stack's tags, the owner tag, `ours` further tags of ours and one tag per granted
+/// key must fit IAM's 50.
+fn check_tag_budget(
+    entity: &Entity,
+    stack: usize,
+    ours: usize,
+    kms: &KmsPlan,
+) -> Result<(), PrincipalError> {
+    let grants = kms.grants().len();
+    let needed = stack + 1 + ours + grants;
+    if needed > MAX_TAGS {
+        return Err(PrincipalError::TagBudget {
+            entity: entity.describe(),
+            needed,
+            stack,
+            grants,
+            ours: 1 + ours,
+        });
+    }
+    Ok(())
+}
+
+/// CreateRole or CreateUser with the owner tag, the stack's tags and the boundary. A
+/// principal the new role trusts may be too new for IAM to accept yet.
+async fn create_entity<R: PrincipalType>(
+    resource: &R,
+    invocation: &Invocation,
+    entity: &Entity,
+    properties: &R::Properties,
+    prepared: &Prepared<R::Own>,
+) -> Result<Existing, PrincipalError> {
+    let common = resource.common(properties);
+    let mut tags = vec![tag(OwnerId::TAG_KEY, &invocation.owner().tag_value())];
+    tags.extend(common.tags.iter().map(|(k, v)| tag(k, v)));
+    let settings = resource.settings();
+    let creation = Creation {
+        boundary: settings.permissions_boundary_arn.as_deref(),
+        tags,
+        role: resource.role_fields(properties, &prepared.own),
+    };
+    let iam = &resource.clients().iam;
+    let created = retry_while_propagating(
+        &settings.waits.propagation,
+        invocation.work_deadline,
+        || entity.create(iam, &creation),
+    )
+    .await;
+    match created {
+        Ok(existing) => {
+            tracing::info!(entity = %entity.describe(), "created");
+            Ok(existing)
+        }
+        Err(Retried::Failed(error)) if error.is("EntityAlreadyExists") => {
+            Err(PrincipalError::AlreadyExists(entity.describe()))
+        }
+        Err(Retried::Failed(error)) => Err(entity
+            .error(&entity.kind.operation("Create", ""), error)
+            .into()),
+        Err(Retried::StillRejected(rejected)) => Err(PrincipalError::Principal(
+            rejected.explain(&common.principals),
+        )),
+    }
+}
+
+/// Steps 6 and 7.
+#[allow(clippy::too_many_arguments)]
+async fn complete<R: PrincipalType>(
+    resource: &R,
+    invocation: &Invocation,
+    entity: &Entity,
+    existing: &Existing,
+    properties: &R::Properties,
+    old: Option<&R::Properties>,
+    prepared: &Prepared<R::Own>,
+    policy_known_stale: bool,
+) -> Result<Outcome, PrincipalError> {
+    let rights = Rights {
+        policy: &prepared.policy,
+        policy_known_stale,
+        kms: &prepared.kms,
+        tags: resource.common(properties).tags,
+        previous_tag_keys: old
+            .map(|o| {
+                resource
+                    .common(o)
+                    .tags
+                    .iter()
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    apply_rights(resource, invocation, entity, existing, &rights).await?;
+    resource
+        .finish(
+            invocation,
+            existing,
+            properties,
+            &prepared.own,
+            &prepared.kms,
+        )
+        .await
+}
+
+/// What a principal should be allowed, beyond its trust.
+struct Rights<'a> {
+    policy: &'a PolicyDocument,
+    /// The entity's policy is known to differ: write it without reading it first.
+    policy_known_stale: bool,
+    kms: &'a KmsPlan,
+    /// The stack's `Tags` now, and the keys it set before (only those are removed).
+    tags: &'a [(String, String)],
+    previous_tag_keys: Vec<String>,
+}
+
+/// Step 6: the inline policy, the grants and the tags recording both, written only where
+/// they differ.
+async fn apply_rights<R: PrincipalType>(
+    resource: &R,
+    invocation: &Invocation,
+    entity: &Entity,
+    existing: &Existing,
+    rights: &Rights<'_>,
+) -> Result<(), PrincipalError> {
+    let clients = resource.clients();
+    let iam = &clients.iam;
+    if rights.policy_known_stale
+        || entity.inline_policy(iam, POLICY_NAME).await? != Some(rights.policy.to_value())
+    {
+        entity
+            .put_inline_policy(iam, POLICY_NAME, rights.policy)
+            .await?;
+        tracing::info!(entity = %entity.describe(), "permission policy written");
+    }
+    let owner = invocation.owner();
+    let granted = kms::sync_grants(
+        &clients.kms,
+        &existing.arn,
+        &kms::grant_name(&owner),
+        &rights.kms.grants(),
+        &granted_keys(&existing.tags),
+        &resource.settings().waits.propagation,
+        invocation.work_deadline,
+    )
+    .await?;
+    let mut desired: BTreeMap<String, String> = rights.tags.iter().cloned().collect();
+    desired.insert(OwnerId::TAG_KEY.to_string(), owner.tag_value());
+    for key_arn in &granted {
+        let key_id = key_arn.rsplit('/').next().unwrap_or(key_arn);
+        desired.insert(format!("{GRANT_TAG_PREFIX}{key_id}"), key_arn.clone());
+    }
+    let (set, remove) = tag_changes(
+        &existing.tags,
+        &desired,
+        &rights.previous_tag_keys,
+        GRANT_TAG_PREFIX,
+    );
+    if !remove.is_empty() {
+        entity.untag(iam, remove).await?;
+    }
+    if !set.is_empty() {
+        let tags = set.iter().map(|(k, v)| tag(k, v)).collect();
+        entity.tag(iam, tags).await?;
+    }
+    Ok(())
+}
+
+/// Deletes the entity and what hangs on it, if it is ours. Already gone is success.
+pub async fn remove<R: PrincipalType>(
+    resource: &R,
+    invocation: &Invocation,
+    entity: &Entity,
+    properties: Option<&R::Properties>,
+) -> Result<(), PrincipalError> {
+    let clients = resource.clients();
+    let Some(existing) = entity.get(&clients.iam).await? else {
+        tracing::info!(entity = %entity.describe(), "already gone");
+        return resource
+            .remove_own(invocation, entity, None, properties)
+            .await;
+    };
+    let owner = invocation.owner();
+    if let Some(refusal) = ownership(&existing.tags, &owner).refusal(&entity.describe()) {
+        return Err(PrincipalError::NotOurs(refusal));
+    }
+    resource
+        .remove_own(invocation, entity, Some(&existing), properties)
+        .await?;
+    let grant_name = kms::grant_name(&owner);
+    for key_arn in granted_keys(&existing.tags) {
+        kms::retire_all(&clients.kms, &key_arn, &existing.arn, &grant_name).await?;
+    }
+    delete_entity(&clients.iam, entity).await
+}
+
+/// Deletes the entity and its inline policies. Our policy's name is known; only when IAM
+/// refuses the deletion (someone added an inline policy of their own to our entity) are
+/// the rest listed and removed.
+async fn delete_entity(iam: &aws_sdk_iam::Client, entity: &Entity) -> Result<(), PrincipalError> {
+    entity.delete_inline_policy(iam, POLICY_NAME).await?;
+    if !entity.delete(iam).await? {
+        for policy in entity.inline_policy_names(iam).await? {
+            entity.delete_inline_policy(iam, &policy).await?;
+        }
+        if !entity.delete(iam).await? {
+            return Err(entity
+                .error(
+                    "Delete",
+                    CallError {
+                        code: Some("DeleteConflict".into()),
+                        message: None,
+                        described: "DeleteConflict: something still hangs on it (a managed policy, a login profile, an MFA device?); it was not created by this function, so it is not removed".into(),
+                    },
+                )
+                .into());
+        }
+    }
+    tracing::info!(entity = %entity.describe(), "deleted");
+    Ok(())
+}
+
+fn granted_keys(tags: &BTreeMap<String, String>) -> Vec<String> {
+    tags.iter()
+        .filter(|(k, _)| k.starts_with(GRANT_TAG_PREFIX))
+        .map(|(_, v)| v.clone())
+        .collect()
+}
