@@ -12,7 +12,6 @@ use support::faults::{Fault, FaultProxy};
 use support::{clients, clients_at, data, moto, new_bucket, unique};
 use vendor_access::aws::Clients;
 use vendor_access::resources::registry;
-use vendor_access::settings::Settings;
 
 const ROLE: &str = "Custom::VendorS3Access";
 const USER: &str = "Custom::VendorS3User";
@@ -21,7 +20,7 @@ const USER: &str = "Custom::VendorS3User";
 async fn faulty() -> (Cfn, FaultProxy, Clients) {
     let proxy = FaultProxy::start(&moto().endpoint).await;
     let through_proxy = clients_at(&proxy.endpoint).await;
-    let cfn = Cfn::with_registry(registry(&through_proxy, &Settings::default()));
+    let cfn = Cfn::with_registry(registry(&through_proxy, &support::settings()));
     (cfn, proxy, clients().await)
 }
 

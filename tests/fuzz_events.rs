@@ -40,7 +40,6 @@ use vendor_access::resources::bucket_policy_statements::BucketPolicyStatementsPr
 use vendor_access::resources::registry;
 use vendor_access::resources::vendor_s3_access::RoleProperties;
 use vendor_access::resources::vendor_s3_user::UserProperties;
-use vendor_access::settings::Settings;
 use wiremock::matchers::{any as any_request, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -769,7 +768,7 @@ impl Harness {
             .await;
         let clients = Clients::new(&config);
         Harness {
-            dispatcher: support::dispatcher(registry(&clients, &Settings::default())),
+            dispatcher: support::dispatcher(registry(&clients, &support::settings())),
             aws,
             catcher: MockServer::start().await,
         }

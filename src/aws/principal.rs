@@ -24,7 +24,8 @@ use super::kms::{self, KmsError, KmsPlan};
 use super::propagation::{Retried, retry_while_propagating};
 use super::secrets::SecretError;
 use super::{CallError, Clients};
-use crate::cfn::{Invocation, Outcome, OwnerId};
+use crate::cfn::properties::FromProperties;
+use crate::cfn::{Failure, Invocation, Outcome, OwnerId, Resource};
 use crate::policy::s3_access::{Location, S3Access, permission_policy};
 use crate::policy::{Partition, PolicyDocument};
 use crate::rules::MAX_TAGS;
@@ -94,21 +95,32 @@ impl Common<'_> {
 }
 
 /// A resource type whose entity is a role or a user: what it adds to the lifecycle.
-pub trait PrincipalType: Sync {
+pub trait PrincipalType: Send + Sync + 'static {
+    /// The `ResourceType` it answers, e.g. `Custom::VendorS3Access`.
+    const RESOURCE_TYPE: &'static str;
     const KIND: EntityKind;
     /// IAM's limit on the entity's inline policies together.
     const POLICY_LIMIT: usize;
     /// Tags of ours beyond the owner tag and one per granted key.
     const BOOKKEEPING_TAGS: usize;
-    type Properties: Sync;
+    type Properties: FromProperties + Send + Sync;
     /// What the type's own planning decides (a role's external id and trust policy).
     type Own: Send + Sync;
     /// What a replacement carries over from the entity it replaces.
-    type Carried: Send + Sync;
+    type Carried: Default + Send + Sync;
 
     fn clients(&self) -> &Clients;
     fn settings(&self) -> &Settings;
     fn common<'a>(&self, properties: &'a Self::Properties) -> Common<'a>;
+
+    /// The entity the properties describe, for the stack's resource.
+    fn entity(&self, invocation: &Invocation, properties: &Self::Properties) -> Entity;
+
+    /// What a replacement keeps of the entity it replaces.
+    fn carried_from(
+        &self,
+        replaced: &Entity,
+    ) -> impl Future<Output = Result<Self::Carried, PrincipalError>> + Send;
 
     /// Plans the type's own documents, knowing what exists (`None` for a new entity).
     fn plan_own(
@@ -570,4 +582,78 @@ fn granted_keys(tags: &BTreeMap<String, String>) -> Vec<String> {
         .filter(|(k, _)| k.starts_with(GRANT_TAG_PREFIX))
         .map(|(_, v)| v.clone())
         .collect()
+}
+
+impl From<PrincipalError> for Failure {
+    fn from(error: PrincipalError) -> Self {
+        Failure::resource(error)
+    }
+}
+
+/// A [`PrincipalType`] as CloudFormation drives it.
+pub struct ManagedPrincipal<R>(pub R);
+
+impl<R: PrincipalType> Resource for ManagedPrincipal<R> {
+    const TYPE: &'static str = R::RESOURCE_TYPE;
+    type Properties = R::Properties;
+
+    fn recognizes(&self, physical_id: &str) -> bool {
+        Entity::from_arn(physical_id, R::KIND).is_some_and(|entity| entity.is_fenced())
+    }
+
+    async fn create(
+        &self,
+        invocation: &Invocation,
+        properties: R::Properties,
+    ) -> Result<Outcome, Failure> {
+        let entity = self.0.entity(invocation, &properties);
+        let start = Start {
+            assume_new: true,
+            carried: R::Carried::default(),
+        };
+        Ok(converge(&self.0, invocation, &entity, &properties, None, start).await?)
+    }
+
+    /// A new name or path is a new entity: CloudFormation deletes the old one afterwards,
+    /// and what the type carries over (a role's external id) moves with it.
+    async fn update(
+        &self,
+        invocation: &Invocation,
+        physical_id: &str,
+        properties: R::Properties,
+        old: Option<R::Properties>,
+    ) -> Result<Outcome, Failure> {
+        let entity = self.0.entity(invocation, &properties);
+        let current = Entity::from_arn(physical_id, R::KIND);
+        if current.as_ref() == Some(&entity) {
+            let start = Start {
+                assume_new: false,
+                carried: R::Carried::default(),
+            };
+            let old = old.as_ref();
+            return Ok(converge(&self.0, invocation, &entity, &properties, old, start).await?);
+        }
+        tracing::info!(from = physical_id, to = %entity.name, "replacing");
+        let carried = match &current {
+            Some(replaced) => self.0.carried_from(replaced).await?,
+            None => R::Carried::default(),
+        };
+        let start = Start {
+            assume_new: true,
+            carried,
+        };
+        Ok(converge(&self.0, invocation, &entity, &properties, None, start).await?)
+    }
+
+    async fn delete(
+        &self,
+        invocation: &Invocation,
+        physical_id: &str,
+        properties: Option<R::Properties>,
+    ) -> Result<(), Failure> {
+        let Some(entity) = Entity::from_arn(physical_id, R::KIND) else {
+            return Ok(());
+        };
+        Ok(remove(&self.0, invocation, &entity, properties.as_ref()).await?)
+    }
 }

@@ -12,11 +12,11 @@ use crate::aws::Clients;
 use crate::aws::iam::{Entity, EntityKind, Existing, RoleFields};
 use crate::aws::kms::KmsPlan;
 use crate::aws::principal::{
-    self, Common, POLICY_NAME, PrincipalError, PrincipalType, Start, check_size,
+    Common, ManagedPrincipal, POLICY_NAME, PrincipalError, PrincipalType, check_size,
 };
 use crate::aws::propagation::{Retried, retry_while_propagating};
 use crate::cfn::properties::{Fields, FromProperties, InvalidProperties, Problems};
-use crate::cfn::{Failure, Invocation, Outcome, Resource};
+use crate::cfn::{Invocation, Outcome};
 use crate::policy::s3_access::{AccessLevel, Location, S3Access, permission_policy};
 use crate::policy::trust::{Trusted, external_id_of, trust_policy};
 use crate::policy::{
@@ -212,16 +212,6 @@ impl RoleProperties {
             );
         }
     }
-
-    /// The role these properties describe, for the stack's resource.
-    fn entity(&self, invocation: &Invocation) -> Entity {
-        Entity::of_resource(
-            invocation,
-            EntityKind::Role,
-            self.role_name.as_deref(),
-            &self.role_path,
-        )
-    }
 }
 
 /// What the role's own planning decided.
@@ -237,8 +227,8 @@ pub struct VendorS3Access {
 }
 
 impl VendorS3Access {
-    pub fn new(clients: Clients, settings: Settings) -> Self {
-        VendorS3Access { clients, settings }
+    pub fn new(clients: Clients, settings: Settings) -> ManagedPrincipal<Self> {
+        ManagedPrincipal(VendorS3Access { clients, settings })
     }
 
     /// Writes the trust policy when it differs from the role's, waiting for a principal
@@ -279,24 +269,10 @@ impl VendorS3Access {
             )),
         }
     }
-
-    /// The external id of the role a replacement replaces, to be kept when none is given.
-    async fn external_id_of_replaced(&self, physical_id: &str) -> Result<Option<String>, Failure> {
-        let Some(old) = Entity::from_arn(physical_id, EntityKind::Role) else {
-            return Ok(None);
-        };
-        let existing = old
-            .get(&self.clients.iam)
-            .await
-            .map_err(PrincipalError::from)?;
-        Ok(existing
-            .and_then(|r| r.trust)
-            .as_ref()
-            .and_then(external_id_of))
-    }
 }
 
 impl PrincipalType for VendorS3Access {
+    const RESOURCE_TYPE: &'static str = "Custom::VendorS3Access";
     const KIND: EntityKind = EntityKind::Role;
     const POLICY_LIMIT: usize = MAX_ROLE_INLINE_POLICY_CHARS;
     const BOOKKEEPING_TAGS: usize = 0;
@@ -326,6 +302,24 @@ impl PrincipalType for VendorS3Access {
                 .collect::<Vec<_>>()
                 .join(", "),
         }
+    }
+
+    fn entity(&self, invocation: &Invocation, properties: &RoleProperties) -> Entity {
+        Entity::of_resource(
+            invocation,
+            EntityKind::Role,
+            properties.role_name.as_deref(),
+            &properties.role_path,
+        )
+    }
+
+    /// The external id of the role a replacement replaces, kept when none is given.
+    async fn carried_from(&self, replaced: &Entity) -> Result<Option<String>, PrincipalError> {
+        let existing = replaced.get(&self.clients.iam).await?;
+        Ok(existing
+            .and_then(|r| r.trust)
+            .as_ref()
+            .and_then(external_id_of))
     }
 
     /// The external id: the stack's; or, when one is required, the role's own (kept across
@@ -434,78 +428,5 @@ impl PrincipalType for VendorS3Access {
         _properties: Option<&RoleProperties>,
     ) -> Result<(), PrincipalError> {
         Ok(())
-    }
-}
-
-impl From<PrincipalError> for Failure {
-    fn from(error: PrincipalError) -> Self {
-        Failure::resource(error)
-    }
-}
-
-impl Resource for VendorS3Access {
-    const TYPE: &'static str = "Custom::VendorS3Access";
-    type Properties = RoleProperties;
-
-    fn recognizes(&self, physical_id: &str) -> bool {
-        Entity::from_arn(physical_id, EntityKind::Role).is_some_and(|role| role.is_fenced())
-    }
-
-    async fn create(
-        &self,
-        invocation: &Invocation,
-        properties: RoleProperties,
-    ) -> Result<Outcome, Failure> {
-        let role = properties.entity(invocation);
-        let start = Start {
-            assume_new: true,
-            carried: None,
-        };
-        Ok(principal::converge(self, invocation, &role, &properties, None, start).await?)
-    }
-
-    /// A new name or path is a new role: CloudFormation deletes the old one afterwards,
-    /// and the external id moves with it unless a new one is given.
-    async fn update(
-        &self,
-        invocation: &Invocation,
-        physical_id: &str,
-        properties: RoleProperties,
-        old: Option<RoleProperties>,
-    ) -> Result<Outcome, Failure> {
-        let role = properties.entity(invocation);
-        if Entity::from_arn(physical_id, EntityKind::Role).as_ref() == Some(&role) {
-            let start = Start {
-                assume_new: false,
-                carried: None,
-            };
-            return Ok(principal::converge(
-                self,
-                invocation,
-                &role,
-                &properties,
-                old.as_ref(),
-                start,
-            )
-            .await?);
-        }
-        tracing::info!(from = physical_id, to = %role.name, "replacing the role");
-        let start = Start {
-            assume_new: true,
-            carried: self.external_id_of_replaced(physical_id).await?,
-        };
-        Ok(principal::converge(self, invocation, &role, &properties, None, start).await?)
-    }
-
-    async fn delete(
-        &self,
-        invocation: &Invocation,
-        physical_id: &str,
-        properties: Option<RoleProperties>,
-    ) -> Result<(), Failure> {
-        let Some(role) = Entity::from_arn(physical_id, EntityKind::Role) else {
-            return Ok(());
-        };
-        Ok(principal::remove(self, invocation, &role, properties.as_ref()).await?)
     }
 }

@@ -12,10 +12,10 @@ use serde_json::{Map, Value};
 use crate::aws::Clients;
 use crate::aws::iam::{self, Entity, EntityKind, Existing, RoleFields, tag};
 use crate::aws::kms::KmsPlan;
-use crate::aws::principal::{self, Common, PrincipalError, PrincipalType, Start};
+use crate::aws::principal::{Common, ManagedPrincipal, PrincipalError, PrincipalType};
 use crate::aws::secrets::{KeyPair, KeySecrets, SECRET_PREFIX};
 use crate::cfn::properties::{Choice, Fields, FromProperties, InvalidProperties, Problems};
-use crate::cfn::{Failure, Invocation, Outcome, Resource};
+use crate::cfn::{Invocation, Outcome};
 use crate::policy::s3_access::{AccessLevel, S3Access, permission_policy};
 use crate::policy::{MAX_USER_INLINE_POLICY_CHARS, Partition};
 use crate::resources::vendor_s3_access::read_name_and_path;
@@ -147,15 +147,6 @@ impl UserProperties {
         }
     }
 
-    fn entity(&self, invocation: &Invocation) -> Entity {
-        Entity::of_resource(
-            invocation,
-            EntityKind::User,
-            self.user_name.as_deref(),
-            &self.user_path,
-        )
-    }
-
     /// The secret that holds the user's key, when kept in Secrets Manager.
     fn secret_name(&self, user: &str) -> Option<String> {
         match self.storage {
@@ -193,8 +184,8 @@ struct KeyWork<'a> {
 }
 
 impl VendorS3User {
-    pub fn new(clients: Clients, settings: Settings) -> Self {
-        VendorS3User { clients, settings }
+    pub fn new(clients: Clients, settings: Settings) -> ManagedPrincipal<Self> {
+        ManagedPrincipal(VendorS3User { clients, settings })
     }
 }
 
@@ -339,6 +330,7 @@ impl KeyWork<'_> {
 }
 
 impl PrincipalType for VendorS3User {
+    const RESOURCE_TYPE: &'static str = "Custom::VendorS3User";
     const KIND: EntityKind = EntityKind::User;
     const POLICY_LIMIT: usize = MAX_USER_INLINE_POLICY_CHARS;
     /// The key and secret tags.
@@ -362,6 +354,20 @@ impl PrincipalType for VendorS3User {
             tags: &properties.tags,
             principals: String::new(),
         }
+    }
+
+    fn entity(&self, invocation: &Invocation, properties: &UserProperties) -> Entity {
+        Entity::of_resource(
+            invocation,
+            EntityKind::User,
+            properties.user_name.as_deref(),
+            &properties.user_path,
+        )
+    }
+
+    /// A new user gets a new key: nothing is carried over.
+    async fn carried_from(&self, _replaced: &Entity) -> Result<(), PrincipalError> {
+        Ok(())
     }
 
     fn plan_own(
@@ -472,56 +478,4 @@ fn outputs(
         .with("Warnings", warnings.join(" | "));
     outcome.no_echo = true;
     outcome
-}
-
-impl Resource for VendorS3User {
-    const TYPE: &'static str = "Custom::VendorS3User";
-    type Properties = UserProperties;
-
-    fn recognizes(&self, physical_id: &str) -> bool {
-        Entity::from_arn(physical_id, EntityKind::User).is_some_and(|user| user.is_fenced())
-    }
-
-    async fn create(
-        &self,
-        invocation: &Invocation,
-        properties: UserProperties,
-    ) -> Result<Outcome, Failure> {
-        let user = properties.entity(invocation);
-        let start = Start {
-            assume_new: true,
-            carried: (),
-        };
-        Ok(principal::converge(self, invocation, &user, &properties, None, start).await?)
-    }
-
-    /// A new name or path is a new user (and key); CloudFormation deletes the old one.
-    async fn update(
-        &self,
-        invocation: &Invocation,
-        physical_id: &str,
-        properties: UserProperties,
-        old: Option<UserProperties>,
-    ) -> Result<Outcome, Failure> {
-        let user = properties.entity(invocation);
-        let same = Entity::from_arn(physical_id, EntityKind::User).as_ref() == Some(&user);
-        let start = Start {
-            assume_new: !same,
-            carried: (),
-        };
-        let old = old.as_ref().filter(|_| same);
-        Ok(principal::converge(self, invocation, &user, &properties, old, start).await?)
-    }
-
-    async fn delete(
-        &self,
-        invocation: &Invocation,
-        physical_id: &str,
-        properties: Option<UserProperties>,
-    ) -> Result<(), Failure> {
-        let Some(user) = Entity::from_arn(physical_id, EntityKind::User) else {
-            return Ok(());
-        };
-        Ok(principal::remove(self, invocation, &user, properties.as_ref()).await?)
-    }
 }

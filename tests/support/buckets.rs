@@ -6,7 +6,6 @@ use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
 use serde_json::{Value, json};
 use vendor_access::cfn::Dispatcher;
 use vendor_access::resources::registry;
-use vendor_access::settings::Settings;
 use wiremock::MockServer;
 
 use super::{ACCOUNT, catcher, clients, deadline_in, dispatcher, response_url, unique};
@@ -22,7 +21,7 @@ impl Lambda {
     pub async fn start() -> Lambda {
         let clients = clients().await;
         Lambda {
-            dispatcher: dispatcher(registry(&clients, &Settings::default())),
+            dispatcher: dispatcher(registry(&clients, &super::settings())),
             catcher: catcher().await,
             s3: clients.s3,
         }

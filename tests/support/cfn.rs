@@ -4,7 +4,6 @@
 use serde_json::Value;
 use vendor_access::cfn::{Dispatcher, Registry};
 use vendor_access::resources::registry;
-use vendor_access::settings::Settings;
 
 use super::logs::CapturedLogs;
 use super::{Stack, catcher, clients, deadline_in, dispatcher, response_url, responses};
@@ -20,7 +19,7 @@ impl Cfn {
     /// Every real resource type, talking to moto.
     pub async fn new() -> Self {
         let clients = clients().await;
-        Self::with_registry(registry(&clients, &Settings::default()))
+        Self::with_registry(registry(&clients, &super::settings()))
     }
 
     pub fn with_registry(registry: Registry) -> Self {

@@ -21,7 +21,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 use vendor_access::aws::Clients;
+use vendor_access::aws::bucket_documents::Rounds;
+use vendor_access::aws::propagation::Backoff;
 use vendor_access::cfn::{Dispatcher, HttpSender, Registry, Retry, UrlPolicy};
+use vendor_access::settings::{Settings, Waits};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -158,6 +161,25 @@ pub fn test_sender() -> Arc<HttpSender> {
         max_delay: Duration::from_millis(200),
         attempt_timeout: Duration::from_secs(2),
     }))
+}
+
+/// The function's settings for tests: no boundary, and short waits for AWS's eventual
+/// consistency, so that no test sits out the production windows.
+pub fn settings() -> Settings {
+    Settings {
+        waits: Waits {
+            propagation: Backoff {
+                window: Duration::from_secs(10),
+                first_delay: Duration::from_millis(20),
+                max_delay: Duration::from_millis(200),
+            },
+            document_rounds: Rounds {
+                max_writes: 3,
+                pause: Duration::from_millis(100),
+            },
+        },
+        ..Settings::default()
+    }
 }
 
 /// ResponseURLs a local stand-in of CloudFormation uses: http on loopback.
