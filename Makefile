@@ -5,13 +5,14 @@ PY := $(VENV)/bin/python
 TOOLS := $(VENV)/.installed-$(shell sha1sum tools/requirements.txt | cut -c1-12)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help tools build package test lint unit demo bench clean
+.PHONY: help tools build package test lint unit demo bench clean vendors
 
 help:
 	@echo "make demo   - run the function end to end against a local AWS stand-in (moto)"
 	@echo "make test   - format check, clippy, every test, cfn-lint on the templates"
 	@echo "make build  - debug build of the Lambda binary"
 	@echo "make package - release Lambda zips for arm64 and x86_64 (cargo lambda build)"
+	@echo "make vendors - rewrite docs/vendors.md's table and cdk/src/vendors.ts from the vendor catalog"
 	@echo "make tools  - create .venv with the pinned Python tools (moto, cargo-lambda, cfn-lint)"
 
 # The Python tools live in a project-local virtualenv, pinned by tools/requirements.txt.
@@ -59,6 +60,11 @@ cdk/node_modules/.package-lock.json: cdk/package-lock.json cdk/package.json
 cdk-test: $(TOOLS) cdk/node_modules/.package-lock.json
 	cd cdk && CFN_LINT=$(CURDIR)/$(VENV)/bin/cfn-lint npm test
 
+
+# docs/vendors.md's table and the CDK's vendor types are rendered from src/vendors.rs;
+# tests/vendor_catalog.rs fails while they differ.
+vendors:
+	VENDOR_ACCESS_WRITE_GENERATED=1 cargo test --test vendor_catalog
 
 demo: $(TOOLS) build
 	$(PY) tools/demo.py

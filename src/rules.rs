@@ -257,6 +257,29 @@ pub fn iam_path_problem(path: &str) -> Option<String> {
     None
 }
 
+/// `<Kind>Name` and `<Kind>Path` of a role or user: an optional name, and a path under
+/// the fence (`/vendor-access/` when absent).
+pub fn read_name_and_path(fields: &mut Fields<'_>, kind: &str) -> (Option<String>, String) {
+    let (name_field, path_field) = match kind {
+        "Role" => ("RoleName", "RolePath"),
+        _ => ("UserName", "UserPath"),
+    };
+    let name = fields.string(name_field);
+    if let Some(why) = name
+        .as_deref()
+        .and_then(|n| iam_name_problem(n, MAX_IAM_NAME))
+    {
+        fields.problem(name_field, why);
+    }
+    let path = fields
+        .string(path_field)
+        .unwrap_or_else(|| IAM_PATH.to_string());
+    if let Some(why) = iam_path_problem(&path) {
+        fields.problem(path_field, why);
+    }
+    (name, path)
+}
+
 /// An external id: 2 to 1224 characters of `[A-Za-z0-9+=,.@:/_-]`.
 pub fn external_id_problem(id: &str) -> Option<String> {
     if !(2..=1224).contains(&id.chars().count()) {

@@ -149,6 +149,78 @@ pub fn find(name: &str) -> Option<&'static Vendor> {
     CATALOG.iter().find(|v| v.name.eq_ignore_ascii_case(name))
 }
 
+/// The table of presets in `docs/vendors.md`, as Markdown rows under a header.
+pub fn docs_table() -> String {
+    let mut table = String::from(
+        "| preset | vendor | the role trusts | external id | session | access | also reads | CORS rule | guide (checked) |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+    );
+    for v in CATALOG {
+        let trusts = match v.principal {
+            VendorPrincipal::Fixed(principal) => format!("`{principal}`"),
+            VendorPrincipal::PerCustomer => "per customer: `TrustedPrincipal` required".into(),
+        };
+        let external_id = match v.external_id {
+            ExternalIdIssuer::Customer => "chosen by you; generated when omitted",
+            ExternalIdIssuer::NotUsed => "not used (optional)",
+        };
+        let buckets = match v.vendor_buckets {
+            [] => "—".to_string(),
+            buckets => buckets
+                .iter()
+                .map(|b| format!("`{b}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        let cors = v.cors.map_or("—".to_string(), |rule| {
+            format!(
+                "{} from {}",
+                rule.allowed_methods.join("/"),
+                rule.allowed_origins.join(", ")
+            )
+        });
+        table.push_str(&format!(
+            "| `{}` | {} | {trusts} | {external_id} | {} h | `{}` | {buckets} | {cors} | [guide]({}) ({}) |\n",
+            v.name,
+            v.title,
+            v.session_seconds / 3600,
+            crate::cfn::properties::Choice::name(v.access),
+            v.source.url,
+            v.source.checked,
+        ));
+    }
+    table
+}
+
+/// The CDK's vendor types (`cdk/src/vendors.ts`), from the catalog.
+pub fn cdk_types() -> String {
+    let quoted = |names: Vec<&str>| {
+        names
+            .iter()
+            .map(|n| format!("'{n}'"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    let per_customer: Vec<String> = CATALOG
+        .iter()
+        .filter(|v| v.principal == VendorPrincipal::PerCustomer)
+        .map(|v| format!("'{}'", v.name))
+        .collect();
+    format!(
+        "// Generated from the vendor catalog (src/vendors.rs) by `make vendors`;\n\
+         // tests/vendor_catalog.rs fails when it differs. Do not edit by hand.\n\n\
+         /** A vendor preset of `VendorS3Access` and `VendorS3User`: see docs/vendors.md. */\n\
+         export type VendorPreset = {};\n\n\
+         /** A vendor whose web app needs a CORS rule on the bucket: see docs/vendors.md. */\n\
+         export type CorsVendorPreset = {};\n\n\
+         /** Presets whose principal each customer gets from the vendor: `trustedPrincipal` is required. */\n\
+         export const PRESETS_WITHOUT_PRINCIPAL: readonly VendorPreset[] = [{}];\n",
+        quoted(presets().into_iter().map(|(n, _)| n).collect()),
+        quoted(cors_presets().into_iter().map(|(n, _)| n).collect()),
+        per_customer.join(", "),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

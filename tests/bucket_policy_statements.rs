@@ -5,8 +5,8 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::Stack;
 use support::buckets::{Lambda, own_policy, reason, role};
+use support::{ACCOUNT, Stack};
 use vendor_access::cfn::OwnerId;
 
 const STATEMENTS: &str = "Custom::BucketPolicyStatements";
@@ -153,6 +153,30 @@ async fn a_network_fence_joins_a_buckets_own_policy_and_delete_restores_it_exact
     // THEN the policy is exactly the bucket's own again
     assert_eq!(deleted["Status"], "SUCCESS", "{deleted}");
     assert_eq!(lambda.policy(&bucket).await, Some(original));
+}
+
+#[tokio::test]
+async fn a_fence_for_a_stack_in_china_names_the_bucket_in_aws_cn() {
+    // GIVEN a bucket and a stack in the aws-cn partition
+    let lambda = Lambda::start().await;
+    let bucket = lambda.bucket("fenced-cn").await;
+    let stack = Stack::in_partition("aws-cn", "cn-north-1");
+    let prefix = sid_prefix(&stack, "BucketFence");
+    // WHEN its fence is created
+    let mut props = fence(&bucket);
+    props["RestrictToNetwork"]["ExemptPrincipalArns"] =
+        json!([format!("arn:aws-cn:iam::{ACCOUNT}:role/data-admin")]);
+    props["RestrictToNetwork"]["AllowListBucketFor"] = json!([]);
+    let created = lambda
+        .send(stack.create(&lambda.url(), STATEMENTS, "BucketFence", props))
+        .await;
+    // THEN its statements name the bucket's aws-cn ARNs
+    assert_eq!(created["Status"], "SUCCESS", "{created}");
+    let policy = lambda.policy(&bucket).await.expect("a policy");
+    let objects = statement(&policy, &format!("{prefix}DenyObjectsOutsideNetwork"));
+    assert_eq!(objects["Resource"], format!("arn:aws-cn:s3:::{bucket}/*"));
+    let listing = statement(&policy, &format!("{prefix}DenyListingOutsideNetwork"));
+    assert_eq!(listing["Resource"], format!("arn:aws-cn:s3:::{bucket}"));
 }
 
 #[tokio::test]

@@ -187,6 +187,50 @@ async fn a_lightly_output_role_gets_exactly_the_documents_of_the_guide_done_righ
 }
 
 #[tokio::test]
+async fn a_role_for_a_stack_in_china_names_its_principals_and_buckets_in_aws_cn() {
+    // GIVEN a stack in the aws-cn partition
+    let clients = clients().await;
+    let bucket = new_bucket(&clients, "data").await;
+    let cfn = Cfn::new()
+        .await
+        .in_stack(support::Stack::in_partition("aws-cn", "cn-north-1"));
+    // WHEN it creates Lightly's role
+    let response = cfn
+        .create(
+            TYPE,
+            "LightlyCn",
+            json!({"Vendor": "lightly", "ExternalId": "lightly-ext-0001", "Access": "read",
+                   "Locations": [{"Bucket": bucket, "Prefix": "in/"}]}),
+        )
+        .await;
+    // THEN the trust names Lightly's account root in aws-cn, and the policy aws-cn buckets
+    assert_success(&response);
+    let state = role_state(&clients, &data(&response, "RoleName"))
+        .await
+        .expect("role exists");
+    assert_eq!(
+        state.trust,
+        trust(
+            "arn:aws-cn:iam::916419735646:root",
+            Some("lightly-ext-0001")
+        )
+    );
+    assert_eq!(
+        data(&response, "TrustedPrincipal"),
+        "arn:aws-cn:iam::916419735646:root"
+    );
+    assert_eq!(
+        state.policy["Statement"][2]["Resource"],
+        format!("arn:aws-cn:s3:::{bucket}/in/*")
+    );
+    assert!(
+        !state.policy.to_string().contains("arn:aws:"),
+        "{}",
+        state.policy
+    );
+}
+
+#[tokio::test]
 async fn a_lightly_input_role_without_an_external_id_gets_a_strong_one_kept_across_updates() {
     let clients = clients().await;
     let bucket = new_bucket(&clients, "data").await;

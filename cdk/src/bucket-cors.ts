@@ -1,8 +1,9 @@
 import { Construct } from 'constructs';
 import { invalid, isEmptyList, VendorAccessResource, VendorAccessResourceProps } from './resource';
 
-/** A vendor whose guide asks for CORS: `kolena` = GET from `https://app.kolena.io`, headers `*`. */
-export type CorsVendorPreset = 'kolena';
+import { CorsVendorPreset } from './vendors';
+
+export { CorsVendorPreset } from './vendors';
 
 export type CorsMethod = 'GET' | 'PUT' | 'POST' | 'DELETE' | 'HEAD';
 

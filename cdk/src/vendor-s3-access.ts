@@ -2,20 +2,16 @@ import { Duration, Token } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { invalid, isEmptyList, renderTags, VendorAccessResource, VendorAccessResourceProps } from './resource';
 import { renderS3Access, S3AccessProps } from './s3-access';
+import { PRESETS_WITHOUT_PRINCIPAL, VendorPreset } from './vendors';
 
-/**
- * A vendor whose setup guide comes with defaults (every default can be overridden):
- * - `lightly`: trusts account `916419735646`, external id required, 12-hour sessions,
- *   `read-write-delete`. Lightly recommends separate input (read) and output (read-write) roles.
- * - `activeloop`: trusts `arn:aws:iam::597713067985:role/activeloop_backend`, external id
- *   optional, `read-write-delete`, KMS `auto`.
- * - `kolena`: `trustedPrincipal` required (Kolena supplies it), external id optional, `read`,
- *   plus read on Kolena's `kolena-public-datasets` bucket.
- */
-export type VendorPreset = 'lightly' | 'activeloop' | 'kolena';
+export { VendorPreset } from './vendors';
 
 export interface VendorS3AccessProps extends VendorAccessResourceProps, S3AccessProps {
-  /** @default no preset: `trustedPrincipal` is required */
+  /**
+   * A vendor preset from the catalog (docs/vendors.md); every default can be overridden.
+   *
+   * @default no preset: `trustedPrincipal` is required
+   */
   readonly vendor?: VendorPreset;
 
   /**
@@ -104,7 +100,7 @@ function validate(id: string, props: VendorS3AccessProps): void {
   if (isEmptyList(props.locations)) {
     throw invalid(id, 'locations must name at least one bucket');
   }
-  if (props.trustedPrincipal === undefined && (props.vendor === undefined || props.vendor === 'kolena')) {
+  if (props.trustedPrincipal === undefined && (props.vendor === undefined || PRESETS_WITHOUT_PRINCIPAL.includes(props.vendor))) {
     throw invalid(id, `trustedPrincipal is required ${props.vendor ? `for vendor '${props.vendor}'` : 'without a vendor preset'}`);
   }
   const duration = props.maxSessionDuration;

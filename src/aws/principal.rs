@@ -78,6 +78,9 @@ pub enum PrincipalError {
 
 /// What the shared steps need of a resource type's properties.
 pub struct Common<'a> {
+    /// The entity's name, when the stack gives one (else derived from the stack).
+    pub name: Option<&'a str>,
+    pub path: &'a str,
     pub s3: &'a S3Access,
     /// Buckets of the vendor's own the policy also covers (never inspected for KMS).
     pub vendor_locations: &'a [Location],
@@ -112,9 +115,6 @@ pub trait PrincipalType: Send + Sync + 'static {
     fn clients(&self) -> &Clients;
     fn settings(&self) -> &Settings;
     fn common<'a>(&self, properties: &'a Self::Properties) -> Common<'a>;
-
-    /// The entity the properties describe, for the stack's resource.
-    fn entity(&self, invocation: &Invocation, properties: &Self::Properties) -> Entity;
 
     /// What a replacement keeps of the entity it replaces.
     fn carried_from(
@@ -590,6 +590,16 @@ impl From<PrincipalError> for Failure {
     }
 }
 
+/// The entity the properties describe, for the stack's resource.
+fn entity_of<R: PrincipalType>(
+    resource: &R,
+    invocation: &Invocation,
+    properties: &R::Properties,
+) -> Entity {
+    let common = resource.common(properties);
+    Entity::of_resource(invocation, R::KIND, common.name, common.path)
+}
+
 /// A [`PrincipalType`] as CloudFormation drives it.
 pub struct ManagedPrincipal<R>(pub R);
 
@@ -606,7 +616,7 @@ impl<R: PrincipalType> Resource for ManagedPrincipal<R> {
         invocation: &Invocation,
         properties: R::Properties,
     ) -> Result<Outcome, Failure> {
-        let entity = self.0.entity(invocation, &properties);
+        let entity = entity_of(&self.0, invocation, &properties);
         let start = Start {
             assume_new: true,
             carried: R::Carried::default(),
@@ -623,7 +633,7 @@ impl<R: PrincipalType> Resource for ManagedPrincipal<R> {
         properties: R::Properties,
         old: Option<R::Properties>,
     ) -> Result<Outcome, Failure> {
-        let entity = self.0.entity(invocation, &properties);
+        let entity = entity_of(&self.0, invocation, &properties);
         let current = Entity::from_arn(physical_id, R::KIND);
         if current.as_ref() == Some(&entity) {
             let start = Start {

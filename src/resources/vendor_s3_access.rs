@@ -22,7 +22,7 @@ use crate::policy::trust::{Trusted, external_id_of, trust_policy};
 use crate::policy::{
     MAX_ROLE_INLINE_POLICY_CHARS, MAX_TRUST_POLICY_CHARS, Partition, PolicyDocument,
 };
-use crate::rules::{self, MAX_IAM_NAME};
+use crate::rules;
 use crate::settings::Settings;
 use crate::vendors::{self, Vendor};
 
@@ -84,7 +84,7 @@ impl FromProperties for RoleProperties {
                 access: AccessLevel::Read,
             })
             .collect();
-        let (role_name, role_path) = read_name_and_path(&mut fields, "Role");
+        let (role_name, role_path) = rules::read_name_and_path(&mut fields, "Role");
         let description = fields.string("Description");
         if let Some(why) = description.as_deref().and_then(rules::description_problem) {
             fields.problem("Description", why);
@@ -146,29 +146,6 @@ fn read_session(fields: &mut Fields<'_>, default: i32) -> i32 {
         }
         None => default,
     }
-}
-
-/// `<Kind>Name` and `<Kind>Path` of a role or user: an optional name, and a path under
-/// the fence (`/vendor-access/` when absent).
-pub fn read_name_and_path(fields: &mut Fields<'_>, kind: &str) -> (Option<String>, String) {
-    let (name_field, path_field) = match kind {
-        "Role" => ("RoleName", "RolePath"),
-        _ => ("UserName", "UserPath"),
-    };
-    let name = fields.string(name_field);
-    if let Some(why) = name
-        .as_deref()
-        .and_then(|n| rules::iam_name_problem(n, MAX_IAM_NAME))
-    {
-        fields.problem(name_field, why);
-    }
-    let path = fields
-        .string(path_field)
-        .unwrap_or_else(|| rules::IAM_PATH.to_string());
-    if let Some(why) = rules::iam_path_problem(&path) {
-        fields.problem(path_field, why);
-    }
-    (name, path)
 }
 
 const GENERATED_EXTERNAL_ID_LEN: usize = 32;
@@ -292,6 +269,8 @@ impl PrincipalType for VendorS3Access {
     fn common<'a>(&self, properties: &'a RoleProperties) -> Common<'a> {
         let partition = Partition::Aws;
         Common {
+            name: properties.role_name.as_deref(),
+            path: &properties.role_path,
             s3: &properties.s3,
             vendor_locations: &properties.vendor_locations,
             tags: &properties.tags,
@@ -302,15 +281,6 @@ impl PrincipalType for VendorS3Access {
                 .collect::<Vec<_>>()
                 .join(", "),
         }
-    }
-
-    fn entity(&self, invocation: &Invocation, properties: &RoleProperties) -> Entity {
-        Entity::of_resource(
-            invocation,
-            EntityKind::Role,
-            properties.role_name.as_deref(),
-            &properties.role_path,
-        )
     }
 
     /// The external id of the role a replacement replaces, kept when none is given.

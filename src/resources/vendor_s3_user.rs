@@ -18,7 +18,6 @@ use crate::cfn::properties::{Choice, Fields, FromProperties, InvalidProperties, 
 use crate::cfn::{Invocation, Outcome};
 use crate::policy::s3_access::{AccessLevel, S3Access, permission_policy};
 use crate::policy::{MAX_USER_INLINE_POLICY_CHARS, Partition};
-use crate::resources::vendor_s3_access::read_name_and_path;
 use crate::rules;
 use crate::settings::Settings;
 
@@ -74,7 +73,7 @@ impl FromProperties for UserProperties {
         let problems = Problems::new();
         let mut fields = Fields::root(properties, &problems);
         let s3 = S3Access::read(&mut fields, AccessLevel::Read);
-        let (user_name, user_path) = read_name_and_path(&mut fields, "User");
+        let (user_name, user_path) = rules::read_name_and_path(&mut fields, "User");
         let tags = rules::read_tags(&mut fields);
         let serial = fields.integer("Serial").unwrap_or(1);
         if serial < 1 {
@@ -349,20 +348,13 @@ impl PrincipalType for VendorS3User {
 
     fn common<'a>(&self, properties: &'a UserProperties) -> Common<'a> {
         Common {
+            name: properties.user_name.as_deref(),
+            path: &properties.user_path,
             s3: &properties.s3,
             vendor_locations: &[],
             tags: &properties.tags,
             principals: String::new(),
         }
-    }
-
-    fn entity(&self, invocation: &Invocation, properties: &UserProperties) -> Entity {
-        Entity::of_resource(
-            invocation,
-            EntityKind::User,
-            properties.user_name.as_deref(),
-            &properties.user_path,
-        )
     }
 
     /// A new user gets a new key: nothing is carried over.

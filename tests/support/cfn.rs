@@ -30,6 +30,15 @@ impl Cfn {
         }
     }
 
+    /// The same function, serving `stack`.
+    pub fn in_stack(&self, stack: Stack) -> Self {
+        Cfn {
+            stack,
+            dispatcher: self.dispatcher.clone(),
+            deadline_secs: self.deadline_secs,
+        }
+    }
+
     /// The same resource in another stack.
     pub fn in_new_stack(&self) -> Self {
         Cfn {

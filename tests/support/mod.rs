@@ -248,6 +248,16 @@ impl Stack {
         }
     }
 
+    /// A stack in another partition and region, e.g. `aws-cn` / `cn-north-1`.
+    pub fn in_partition(partition: &str, region: &str) -> Self {
+        Stack {
+            stack_id: format!(
+                "arn:{partition}:cloudformation:{region}:{ACCOUNT}:stack/{}/0a1b2c3d",
+                unique("stack")
+            ),
+        }
+    }
+
     pub fn create(&self, url: &str, resource_type: &str, logical_id: &str, props: Value) -> Value {
         json!({
             "RequestType": "Create",
