@@ -12,6 +12,8 @@
 
 pub mod aws;
 pub mod cfn;
+pub mod guardrails;
+pub mod logging;
 pub mod policy;
 pub mod resources;
 pub mod rules;

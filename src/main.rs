@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use lambda_runtime::{Runtime, layers::TracingLayer, service_fn};
 use vendor_access::aws::Clients;
+use vendor_access::aws::cloudformation::StackConfirmation;
 use vendor_access::cfn::lambda::{RawEvent, serve};
 use vendor_access::cfn::{Dispatcher, HttpSender, Retry, UrlPolicy};
 use vendor_access::resources::registry;
@@ -9,14 +10,21 @@ use vendor_access::settings::Settings;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    vendor_access::logging::init();
     let clients = Clients::from_env().await;
+    let settings = Settings::from_env();
     let sender = HttpSender::new(Retry::default());
-    let dispatcher = Dispatcher::new(
-        registry(&clients, &Settings::from_env()),
+    let mut dispatcher = Dispatcher::new(
+        registry(&clients, &settings),
         Arc::new(sender),
         UrlPolicy::from_env(),
     );
+    if settings.confirm_requests {
+        let confirmation = StackConfirmation {
+            client: clients.cloudformation.clone(),
+        };
+        dispatcher = dispatcher.confirming_with(Arc::new(confirmation));
+    }
     let handler = service_fn(|event| serve(&dispatcher, event));
     Runtime::new(handler)
         .layer(TracingLayer::new())

@@ -20,7 +20,6 @@ use support::{clients, unique};
 use vendor_access::aws::propagation::Backoff;
 use vendor_access::cfn::Registry;
 use vendor_access::resources::vendor_s3_access::VendorS3Access;
-use vendor_access::settings::{Settings, Waits};
 
 const NEW_PRINCIPAL: &str = "arn:aws:iam::111122223333:role/just-created";
 
@@ -82,13 +81,8 @@ fn iam_rules(create_role: Rule) -> Vec<Rule> {
 async fn cfn_with(rules: &[Rule], backoff: Backoff) -> Cfn {
     let mut clients = clients().await;
     clients.iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, rules);
-    let settings = Settings {
-        waits: Waits {
-            propagation: backoff,
-            ..Waits::default()
-        },
-        ..Settings::default()
-    };
+    let mut settings = support::settings();
+    settings.waits.propagation = backoff;
     let resource = VendorS3Access::new(clients, settings);
     Cfn::with_registry(Registry::new().with(resource))
 }

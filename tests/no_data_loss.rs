@@ -230,13 +230,20 @@ fn foreign_cors() -> impl Strategy<Value = Vec<Value>> {
 // ---------------------------------------------------------------------------------------
 // Our resources' properties
 
+/// An account our statements may name: the stack's, or one the deployer allows.
+fn allowed_account() -> impl Strategy<Value = String> {
+    select(vec![ACCOUNT, support::PARTNER_ACCOUNTS[0], support::PARTNER_ACCOUNTS[1]])
+        .prop_map(str::to_string)
+}
+
 fn our_statement() -> impl Strategy<Value = Value> {
     (
         option::of("[A-Za-z][A-Za-z0-9]{0,15}"),
         select(vec!["Allow", "Deny"]),
         prop_oneof![
-            role_arn().prop_map(|arn| json!({"AWS": arn})),
-            account().prop_map(|a| json!({"AWS": format!("arn:aws:iam::{a}:root")})),
+            (allowed_account(), "[a-z][a-z0-9-]{0,15}")
+                .prop_map(|(a, name)| json!({"AWS": format!("arn:aws:iam::{a}:role/{name}")})),
+            allowed_account().prop_map(|a| json!({"AWS": format!("arn:aws:iam::{a}:root")})),
         ],
         one_or_many(select(ACTIONS.to_vec()).prop_map(str::to_string)),
         one_or_many(resource()),
@@ -287,10 +294,12 @@ fn network_fence() -> impl Strategy<Value = Value> {
         })
 }
 
-/// `Custom::BucketPolicyStatements` properties: statements, a fence, or both.
+/// `Custom::BucketPolicyStatements` properties: statements, a fence, or both. Generated
+/// Deny statements may be of the kinds that could lock the account out: the risk is
+/// accepted, since what is tested here is that the bucket's own statements survive.
 fn statements_properties() -> impl Strategy<Value = Value> {
     (option::of(our_statements()), option::of(network_fence())).prop_map(|(statements, fence)| {
-        let mut properties = json!({"Bucket": BUCKET});
+        let mut properties = json!({"Bucket": BUCKET, "AcceptLockoutRisk": true});
         match (statements, fence) {
             (None, None) => {
                 properties["Statements"] = json!([{

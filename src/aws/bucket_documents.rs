@@ -15,8 +15,9 @@ use tokio::time::Instant;
 
 use super::CallError;
 use super::propagation::{Backoff, Retried, retry_while_propagating};
-use crate::cfn::properties::FromProperties;
+use crate::cfn::properties::{FromProperties, Problem};
 use crate::cfn::{Failure, Invocation, Outcome, Resource};
+use crate::guardrails::Guardrails;
 use crate::policy::merge::{BUCKET_POLICY, CORS_CONFIGURATION, OwnedEntries, Shape, merge};
 use crate::rules;
 
@@ -441,6 +442,13 @@ pub trait BucketPart: Send + Sync + 'static {
     fn document<'a>(&'a self, bucket: &'a str, invocation: &'a Invocation) -> Self::Document<'a>;
     /// How often to merge again when the entries are missing after a write.
     fn rounds(&self) -> Rounds;
+    /// What the deployer allows.
+    fn guardrails(&self) -> &Guardrails;
+    /// What the deployer does not allow in the type's own properties; the bucket is
+    /// checked for every type.
+    fn guard_own(&self, _invocation: &Invocation, _properties: &Self::Properties) -> Vec<Problem> {
+        Vec::new()
+    }
 }
 
 /// A [`BucketPart`] as CloudFormation drives it.
@@ -473,6 +481,19 @@ impl<P: BucketPart> Resource for MergedIntoBucket<P> {
 
     fn recognizes(&self, physical_id: &str) -> bool {
         parse_physical_id(physical_id, P::KIND).is_some()
+    }
+
+    fn guard(&self, invocation: &Invocation, properties: &P::Properties) -> Vec<Problem> {
+        let bucket = P::bucket(properties);
+        let bucket = self
+            .0
+            .guardrails()
+            .bucket_problem(bucket)
+            .map(|problem| Problem::new("Bucket", problem));
+        bucket
+            .into_iter()
+            .chain(self.0.guard_own(invocation, properties))
+            .collect()
     }
 
     async fn create(

@@ -6,9 +6,11 @@
 //! - [`kms`]: which keys a vendor needs, and grants.
 //! - [`secrets`]: access keys kept in Secrets Manager.
 //! - [`bucket_documents`]: bucket policies and CORS configurations, merged.
+//! - [`cloudformation`]: confirming that a request is CloudFormation's.
 //! - [`propagation`]: waiting out IAM's eventual consistency.
 
 pub mod bucket_documents;
+pub mod cloudformation;
 pub mod iam;
 pub mod kms;
 pub mod principal;
@@ -31,6 +33,7 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     pub kms: aws_sdk_kms::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    pub cloudformation: aws_sdk_cloudformation::Client,
 }
 
 impl Clients {
@@ -51,6 +54,7 @@ impl Clients {
             s3: aws_sdk_s3::Client::from_conf(s3),
             kms: aws_sdk_kms::Client::new(config),
             secrets: aws_sdk_secretsmanager::Client::new(config),
+            cloudformation: aws_sdk_cloudformation::Client::new(config),
         }
     }
 

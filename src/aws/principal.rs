@@ -24,7 +24,7 @@ use super::kms::{self, KmsError, KmsPlan};
 use super::propagation::{Retried, retry_while_propagating};
 use super::secrets::SecretError;
 use super::{CallError, Clients};
-use crate::cfn::properties::FromProperties;
+use crate::cfn::properties::{FromProperties, Problem};
 use crate::cfn::{Failure, Invocation, Outcome, OwnerId, Resource};
 use crate::policy::s3_access::{Location, S3Access, permission_policy};
 use crate::policy::{Partition, PolicyDocument};
@@ -71,6 +71,10 @@ pub enum PrincipalError {
         grants: usize,
         ours: usize,
     },
+    #[error(
+        "{0} was not created: no permissions boundary is configured (VENDOR_ACCESS_PERMISSIONS_BOUNDARY_ARN), and this function creates roles and users only with one"
+    )]
+    NoBoundary(String),
     /// CreateRole or CreateUser found the name taken; the lifecycle looks at whose it is.
     #[error("{0} already exists")]
     AlreadyExists(String),
@@ -115,6 +119,12 @@ pub trait PrincipalType: Send + Sync + 'static {
     fn clients(&self) -> &Clients;
     fn settings(&self) -> &Settings;
     fn common<'a>(&self, properties: &'a Self::Properties) -> Common<'a>;
+
+    /// What the deployer does not allow in the type's own properties (see
+    /// [`Resource::guard`]); the shared ones (buckets, keys) are checked for every type.
+    fn guard_own(&self, _invocation: &Invocation, _properties: &Self::Properties) -> Vec<Problem> {
+        Vec::new()
+    }
 
     /// What a replacement keeps of the entity it replaces.
     fn carried_from(
@@ -273,6 +283,10 @@ async fn create<R: PrincipalType>(
     properties: &R::Properties,
     start: &Start<R::Carried>,
 ) -> Result<Outcome, PrincipalError> {
+    let settings = resource.settings();
+    if settings.permissions_boundary_arn.is_none() && !settings.allow_no_boundary {
+        return Err(PrincipalError::NoBoundary(entity.describe()));
+    }
     let prepared = prepare(resource, invocation, entity, properties, None, start).await?;
     let existing = create_entity(resource, invocation, entity, properties, &prepared).await?;
     invocation.made(&existing.arn);
@@ -609,6 +623,22 @@ impl<R: PrincipalType> Resource for ManagedPrincipal<R> {
 
     fn recognizes(&self, physical_id: &str) -> bool {
         Entity::from_arn(physical_id, R::KIND).is_some_and(|entity| entity.is_fenced())
+    }
+
+    /// The customer's buckets and named keys must be allowed by the deployer.
+    fn guard(&self, invocation: &Invocation, properties: &R::Properties) -> Vec<Problem> {
+        let guardrails = &self.0.settings().guardrails;
+        let s3 = self.0.common(properties).s3;
+        let buckets = s3.locations.iter().enumerate().filter_map(|(i, l)| {
+            let problem = guardrails.bucket_problem(&l.bucket)?;
+            Some(Problem::new(format!("Locations[{i}].Bucket"), problem))
+        });
+        let keys = s3.kms_key_arns.iter().enumerate().filter_map(|(i, key)| {
+            let problem = guardrails.kms_key_problem(key)?;
+            Some(Problem::new(format!("KmsKeyArns[{i}]"), problem))
+        });
+        let own = self.0.guard_own(invocation, properties);
+        buckets.chain(keys).chain(own).collect()
     }
 
     async fn create(

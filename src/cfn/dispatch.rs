@@ -45,12 +45,20 @@ pub enum DispatchError {
     Send(#[from] SendError),
 }
 
+/// Says whether a request is really CloudFormation's, before anything is written.
+#[async_trait::async_trait]
+pub trait Confirmer: Send + Sync {
+    /// `Err` with the reason when it is not.
+    async fn confirm(&self, request: &Request) -> Result<(), String>;
+}
+
 /// Serves custom-resource events for the registered resource types.
 #[derive(Clone)]
 pub struct Dispatcher {
     registry: Registry,
     sender: Arc<dyn ResponseSender>,
     urls: UrlPolicy,
+    confirmer: Option<Arc<dyn Confirmer>>,
     locks: ResourceLocks,
 }
 
@@ -60,8 +68,15 @@ impl Dispatcher {
             registry,
             sender,
             urls,
+            confirmer: None,
             locks: ResourceLocks::default(),
         }
+    }
+
+    /// Requests are acted on only when `confirmer` confirms them.
+    pub fn confirming_with(mut self, confirmer: Arc<dyn Confirmer>) -> Self {
+        self.confirmer = Some(confirmer);
+        self
     }
 
     /// Handles one event, as the bytes Lambda received, and sends exactly one response,
@@ -142,6 +157,17 @@ impl Dispatcher {
             Action::Delete { physical_id } => Some(physical_id.clone()),
             _ => None,
         };
+        if let Some(confirmer) = &self.confirmer {
+            let confirmed = tokio::time::timeout_at(work_deadline, confirmer.confirm(&request))
+                .await
+                .unwrap_or_else(|_| {
+                    Err("timed out confirming the request with CloudFormation".into())
+                });
+            if let Err(reason) = confirmed {
+                tracing::warn!(reason = %reason, "request not confirmed");
+                return Err(Failed::new(fallback_id, reason));
+            }
+        }
         let is_create = request.action == Action::Create;
         let invocation = Invocation::new(request, work_deadline);
         let Some(_serialised) = self.locks.acquire(&invocation.owner(), work_deadline).await else {

@@ -11,7 +11,7 @@ pub mod response;
 pub mod response_url;
 pub mod sender;
 
-pub use dispatch::{Dispatcher, failed_create_id, is_failed_create_id};
+pub use dispatch::{Confirmer, Dispatcher, failed_create_id, is_failed_create_id};
 pub use request::{Action, OwnerId, ReplyTo, Request, Unparsed};
 pub use resource::{Failure, Invocation, Registry, Resource, ResourceType};
 pub use response::{Failed, Outcome, Response, Status};

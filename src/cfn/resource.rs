@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use super::properties::{FromProperties, InvalidProperties};
+use super::properties::{FromProperties, InvalidProperties, Problem};
 use super::request::{Action, OwnerId, Request};
 use super::response::Outcome;
 
@@ -49,6 +49,11 @@ impl Invocation {
             .clone()
     }
 
+    /// The account of the stack (12 digits), from its ARN.
+    pub fn account(&self) -> &str {
+        self.stack_id().split(':').nth(4).unwrap_or_default()
+    }
+
     /// The stack's id: its ARN, which names the partition and region.
     pub fn stack_id(&self) -> &str {
         &self.request.reply_to.stack_id
@@ -88,6 +93,13 @@ pub trait Resource: Send + Sync + 'static {
     /// Whether this type could have produced `physical_id`. A Delete of any other id (one
     /// CloudFormation invented when it cancelled a Create) is answered with no AWS call.
     fn recognizes(&self, physical_id: &str) -> bool;
+
+    /// What the function's deployer does not allow in these properties, each problem with
+    /// its path. Checked with the validation, before any AWS call, on Create and Update;
+    /// never on Delete, so that clean-up always works.
+    fn guard(&self, _invocation: &Invocation, _properties: &Self::Properties) -> Vec<Problem> {
+        Vec::new()
+    }
 
     fn create(
         &self,
@@ -135,13 +147,21 @@ impl<R: Resource> ResourceType for R {
     async fn handle(&self, invocation: &Invocation) -> Result<Outcome, Failure> {
         let request = &invocation.request;
         let read = || R::Properties::from_properties(&request.properties);
+        let read_and_guard = || {
+            let properties = read()?;
+            let problems = self.guard(invocation, &properties);
+            match problems.is_empty() {
+                true => Ok(properties),
+                false => Err(Failure::Invalid(InvalidProperties(problems))),
+            }
+        };
         match &request.action {
-            Action::Create => self.create(invocation, read()?).await,
+            Action::Create => self.create(invocation, read_and_guard()?).await,
             Action::Update {
                 physical_id,
                 old_properties,
             } => {
-                let properties = read()?;
+                let properties = read_and_guard()?;
                 let old = R::Properties::from_properties(old_properties).ok();
                 self.update(invocation, physical_id, properties, old).await
             }

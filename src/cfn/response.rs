@@ -188,7 +188,9 @@ mod tests {
     fn reply_to() -> ReplyTo {
         ReplyTo {
             response_url: crate::cfn::UrlPolicy::default()
-                .check("https://bucket.s3.amazonaws.com/key")
+                .check(
+                    "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/key",
+                )
                 .unwrap(),
             stack_id: "arn:aws:cloudformation:us-east-1:123456789012:stack/s/guid".into(),
             request_id: "req-1".into(),

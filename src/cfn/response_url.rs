@@ -59,11 +59,18 @@ pub struct UrlRefused {
     pub why: &'static str,
 }
 
-/// Which ResponseURLs may be answered.
-#[derive(Debug, Clone, Copy, Default)]
+/// Which ResponseURLs may be answered: https URLs of CloudFormation's response buckets
+/// (`cloudformation-custom-resource-response-<region>`, in every partition) for the
+/// function's own region, or (for local stand-ins, when allowed) loopback URLs.
+#[derive(Debug, Clone, Default)]
 pub struct UrlPolicy {
     pub allow_loopback_http: bool,
+    /// The function's region (`AWS_REGION`); `None` accepts the buckets of every region.
+    pub region: Option<String>,
 }
+
+/// The response buckets CloudFormation pre-signs URLs in, named after their region.
+const RESPONSE_BUCKET_PREFIX: &str = "cloudformation-custom-resource-response-";
 
 impl UrlPolicy {
     pub fn from_env() -> Self {
@@ -71,10 +78,19 @@ impl UrlPolicy {
             .is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
         UrlPolicy {
             allow_loopback_http: allow,
+            region: std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()),
         }
     }
 
-    /// https on an S3 host, or (when allowed) http(s) on a loopback host.
+    /// Only for the function's `region`.
+    pub fn in_region(region: &str) -> Self {
+        UrlPolicy {
+            allow_loopback_http: false,
+            region: Some(region.to_string()),
+        }
+    }
+
+    /// Whether `url` is one CloudFormation would send this function.
     pub fn check(&self, url: &str) -> Result<ResponseUrl, UrlRefused> {
         let refuse = |why| UrlRefused {
             url: redact(url),
@@ -91,11 +107,60 @@ impl UrlPolicy {
         if parsed.scheme() != "https" {
             return Err(refuse("only https ResponseURLs are accepted"));
         }
-        if !is_s3_host(&host) {
-            return Err(refuse("the host is not an Amazon S3 endpoint"));
+        let Some((bucket, host_region)) = response_bucket(&host, parsed.path()) else {
+            return Err(refuse(
+                "it is not in one of CloudFormation's response buckets (cloudformation-custom-resource-response-<region> on Amazon S3)",
+            ));
+        };
+        if let Some(region) = &self.region {
+            let ours = format!("{RESPONSE_BUCKET_PREFIX}{}", region.replace('-', ""));
+            if bucket != ours || host_region.is_some_and(|r| r != *region) {
+                return Err(refuse(
+                    "it is CloudFormation's response bucket of another region than the function's",
+                ));
+            }
         }
         Ok(ResponseUrl::new(url, parsed))
     }
+}
+
+/// The response bucket an S3 URL points into, and the region its host names (if any):
+/// virtual-hosted (`BUCKET.s3.REGION.amazonaws.com`, `BUCKET.s3-REGION…`,
+/// `BUCKET.s3.amazonaws.com`, and `.amazonaws.com.cn`) or path-style.
+fn response_bucket(host: &str, path: &str) -> Option<(String, Option<String>)> {
+    let rest = host
+        .strip_suffix(".amazonaws.com.cn")
+        .or_else(|| host.strip_suffix(".amazonaws.com"))?;
+    let (bucket, endpoint) = match rest.split_once(".s3") {
+        Some((bucket, endpoint)) => (bucket.to_string(), endpoint),
+        None if rest == "s3" || rest.starts_with("s3.") || rest.starts_with("s3-") => {
+            let bucket = path.trim_start_matches('/').split('/').next()?.to_string();
+            (bucket, rest.strip_prefix("s3").unwrap_or_default())
+        }
+        None => return None,
+    };
+    let region = match endpoint {
+        "" => None,
+        other => Some(
+            other
+                .strip_prefix('.')
+                .or_else(|| other.strip_prefix('-'))?
+                .to_string(),
+        ),
+    };
+    let well_formed = bucket
+        .strip_prefix(RESPONSE_BUCKET_PREFIX)
+        .is_some_and(|r| {
+            !r.is_empty()
+                && r.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        });
+    let region_ok = region.as_deref().is_none_or(|r| {
+        !r.is_empty()
+            && r.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    });
+    (well_formed && region_ok).then_some((bucket, region))
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -104,17 +169,6 @@ fn is_loopback(host: &str) -> bool {
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
-}
-
-fn is_s3_host(host: &str) -> bool {
-    let Some(rest) = host
-        .strip_suffix(".amazonaws.com")
-        .or_else(|| host.strip_suffix(".amazonaws.com.cn"))
-    else {
-        return false;
-    };
-    rest.split('.')
-        .any(|label| label == "s3" || label.starts_with("s3-"))
 }
 
 /// The URL without its query string, which holds the pre-signed credentials.
@@ -130,24 +184,46 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_https_s3_urls_are_accepted_by_default() {
-        let policy = UrlPolicy::default();
+    fn only_cloudformations_response_buckets_are_answered() {
+        let any_region = UrlPolicy::default();
         for good in [
-            "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/a?X=1",
+            "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/arn%3Aaws%3Acloudformation/x?X-Amz-Signature=1",
             "https://cloudformation-custom-resource-response-uswest2.s3-us-west-2.amazonaws.com/a",
-            "https://cfn-response.s3.cn-north-1.amazonaws.com.cn/a",
+            "https://cloudformation-custom-resource-response-euwest1.s3.eu-west-1.amazonaws.com/a",
+            "https://cloudformation-custom-resource-response-cnnorth1.s3.cn-north-1.amazonaws.com.cn/a",
+            "https://cloudformation-custom-resource-response-usgovwest1.s3-us-gov-west-1.amazonaws.com/a",
+            "https://s3.amazonaws.com/cloudformation-custom-resource-response-useast1/a",
         ] {
-            assert!(policy.check(good).is_ok(), "{good}");
+            assert!(any_region.check(good).is_ok(), "{good}");
         }
         for bad in [
             "http://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/a",
+            "https://attacker.s3.amazonaws.com/cfn-response?X-Amz-Signature=1",
+            "https://cfn-response.s3.cn-north-1.amazonaws.com.cn/a",
+            "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com.evil.example/a",
+            "https://cloudformation-custom-resource-response-useast1.evil.example/a",
             "https://example.com/a",
-            "https://s3.amazonaws.com.evil.example/a",
-            "https://evil-s3.example.com/a",
+            "https://s3.amazonaws.com/attacker/a",
             "http://127.0.0.1:9000/a",
             "not a url",
         ] {
-            assert!(policy.check(bad).is_err(), "{bad}");
+            assert!(any_region.check(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_the_functions_own_region_is_answered() {
+        let ireland = UrlPolicy::in_region("eu-west-1");
+        assert!(
+            ireland
+                .check("https://cloudformation-custom-resource-response-euwest1.s3.eu-west-1.amazonaws.com/a")
+                .is_ok()
+        );
+        for other in [
+            "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/a",
+            "https://cloudformation-custom-resource-response-euwest1.s3.us-east-1.amazonaws.com/a",
+        ] {
+            assert!(ireland.check(other).is_err(), "{other}");
         }
     }
 
@@ -155,6 +231,7 @@ mod tests {
     fn loopback_http_needs_the_explicit_setting() {
         let local = UrlPolicy {
             allow_loopback_http: true,
+            region: None,
         };
         for url in [
             "http://127.0.0.1:9000/r",

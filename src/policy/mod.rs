@@ -5,11 +5,13 @@
 //! - [`s3_access`]: the least-privilege S3 (and KMS) policy of a vendor's role or user.
 //! - [`trust`]: a role's trust policy.
 //! - [`network_fence`]: the Deny statements that fence a bucket to networks.
+//! - [`review`]: what a reviewer accepts in a bucket-policy statement a stack writes.
 //! - [`merge`]: the part of a shared document (bucket policy, CORS) one resource owns.
 
 pub mod arn;
 pub mod merge;
 pub mod network_fence;
+pub mod review;
 pub mod s3_access;
 pub mod trust;
 
@@ -233,10 +235,11 @@ impl Principal {
         Principal::Named(BTreeMap::from([(PrincipalType::Aws, OneOrMany::of(arns))]))
     }
 
-    /// The principals of one type; `["*"]` for everyone.
+    /// The principals of one type; everyone (`"*"`) counts as `["*"]` of the AWS ones.
     pub fn of_type(&self, kind: PrincipalType) -> Vec<&str> {
         match self {
-            Principal::Everyone => vec!["*"],
+            Principal::Everyone if kind == PrincipalType::Aws => vec!["*"],
+            Principal::Everyone => Vec::new(),
             Principal::Named(named) => named.get(&kind).map(OneOrMany::values).unwrap_or_default(),
         }
     }

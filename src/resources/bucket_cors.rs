@@ -8,7 +8,8 @@ use serde_json::{Map, Value, json};
 
 use crate::aws::bucket_documents::{BucketPart, CorsOf, MAX_CORS_RULES, MergedIntoBucket, Rounds};
 use crate::cfn::Invocation;
-use crate::cfn::properties::{Fields, FromProperties, InvalidProperties, Problems};
+use crate::cfn::properties::{Fields, FromProperties, InvalidProperties, Problem, Problems};
+use crate::guardrails::Guardrails;
 use crate::policy::merge::OwnedEntries;
 use crate::rules;
 use crate::settings::Settings;
@@ -20,6 +21,7 @@ const METHODS: [&str; 5] = ["GET", "PUT", "POST", "DELETE", "HEAD"];
 pub struct BucketCors {
     s3: aws_sdk_s3::Client,
     rounds: Rounds,
+    guardrails: Guardrails,
 }
 
 impl BucketCors {
@@ -27,6 +29,7 @@ impl BucketCors {
         MergedIntoBucket(BucketCors {
             s3,
             rounds: settings.waits.document_rounds,
+            guardrails: settings.guardrails.clone(),
         })
     }
 }
@@ -60,12 +63,32 @@ impl BucketPart for BucketCors {
     fn rounds(&self) -> Rounds {
         self.rounds
     }
+
+    fn guardrails(&self) -> &Guardrails {
+        &self.guardrails
+    }
+
+    /// A vendor's preset only when the deployer allows the vendor.
+    fn guard_own(
+        &self,
+        _invocation: &Invocation,
+        properties: &BucketCorsProperties,
+    ) -> Vec<Problem> {
+        properties
+            .vendor
+            .and_then(|v| self.guardrails.vendor_problem(v))
+            .map(|problem| Problem::new("Vendor", problem))
+            .into_iter()
+            .collect()
+    }
 }
 
 /// What `Custom::BucketCors` is asked for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BucketCorsProperties {
     pub bucket: String,
+    /// The preset, when `Vendor` names one.
+    pub vendor: Option<&'static Vendor>,
     /// The preset's rules first, then `Rules`.
     pub rules: Vec<Rule>,
 }
@@ -117,6 +140,7 @@ impl FromProperties for BucketCorsProperties {
         fields.finish();
         problems.into_result(BucketCorsProperties {
             bucket: bucket.unwrap_or_default(),
+            vendor: preset,
             rules,
         })
     }

@@ -11,9 +11,13 @@ use crate::aws::bucket_documents::{
 };
 use crate::aws::propagation::Backoff;
 use crate::cfn::Invocation;
-use crate::cfn::properties::{Choice, Fields, FromProperties, InvalidProperties, Problems};
+use crate::cfn::properties::{
+    Choice, Fields, FromProperties, InvalidProperties, Problem, Problems,
+};
+use crate::guardrails::Guardrails;
 use crate::policy::merge::OwnedEntries;
 use crate::policy::network_fence::{NetworkFence, OBJECTS_SID};
+use crate::policy::review;
 use crate::policy::{
     Conditions, Effect, OneOrMany, Partition, Principal, PrincipalType, Statement,
 };
@@ -22,35 +26,12 @@ use crate::settings::Settings;
 
 const POLICY_VERSION: &str = "2012-10-17";
 
-/// Condition keys that single out principals: a Deny conditioned on one of them does not
-/// fall on everyone. `aws:PrincipalIsAWSService` is not among them: exempting AWS services
-/// still leaves every person and application of the account denied.
-const PRINCIPAL_KEYS: [&str; 7] = [
-    "aws:principalarn",
-    "aws:principalaccount",
-    "aws:principalorgid",
-    "aws:principalorgpaths",
-    "aws:principaltype",
-    "aws:userid",
-    "aws:username",
-];
-const PRINCIPAL_TAG_KEY: &str = "aws:principaltag/";
-
-/// Condition keys that depend only on where a request comes from: a Deny conditioned on
-/// them shuts out everyone who happens to be elsewhere.
-const NETWORK_KEYS: [&str; 5] = [
-    "aws:sourceip",
-    "aws:sourcevpc",
-    "aws:sourcevpce",
-    "aws:vpcsourceip",
-    "aws:sourcevpcarn",
-];
-
 /// The statements of one bucket's policy, owned by one resource.
 pub struct BucketPolicyStatements {
     s3: aws_sdk_s3::Client,
     propagation: Backoff,
     rounds: Rounds,
+    guardrails: Guardrails,
 }
 
 impl BucketPolicyStatements {
@@ -59,6 +40,7 @@ impl BucketPolicyStatements {
             s3,
             propagation: settings.waits.propagation,
             rounds: settings.waits.document_rounds,
+            guardrails: settings.guardrails.clone(),
         })
     }
 }
@@ -98,6 +80,36 @@ impl BucketPart for BucketPolicyStatements {
 
     fn rounds(&self) -> Rounds {
         self.rounds
+    }
+
+    fn guardrails(&self) -> &Guardrails {
+        &self.guardrails
+    }
+
+    /// Allow statements name only principals the account or the deployer vouches for; a
+    /// Deny naming the account itself needs the lockout risk accepted.
+    fn guard_own(
+        &self,
+        invocation: &Invocation,
+        properties: &BucketPolicyStatementsProperties,
+    ) -> Vec<Problem> {
+        let account = invocation.account();
+        let bucket_arn = Partition::of_arn(invocation.stack_id()).bucket_arn(&properties.bucket);
+        let mut problems = Vec::new();
+        for (i, given) in properties.statements.iter().enumerate() {
+            let path = format!("Statements[{i}]");
+            let statement = &given.statement;
+            for problem in review::allow_problems(statement, account, &self.guardrails) {
+                problems.push(Problem::new(&path, problem));
+            }
+            if !properties.accept_lockout_risk
+                && let Some(problem) =
+                    review::lockout_problem(statement, Some(account), &bucket_arn)
+            {
+                problems.push(Problem::new(&path, problem));
+            }
+        }
+        problems
     }
 }
 
@@ -208,7 +220,8 @@ fn check_whole(properties: &BucketPolicyStatementsProperties, problems: &Problem
         }
     }
     if !properties.accept_lockout_risk {
-        check_lockout(&named, given, problems);
+        let bucket_arn = Partition::Aws.bucket_arn(&properties.bucket);
+        check_lockout(&named, given, &bucket_arn, problems);
     }
     let alone = properties.owned(
         &BucketPolicyStatements::id_prefix(&"0".repeat(16)),
@@ -227,11 +240,18 @@ fn check_whole(properties: &BucketPolicyStatementsProperties, problems: &Problem
     }
 }
 
-fn check_lockout(named: &[(String, Statement)], given: usize, problems: &Problems) {
+/// Deny statements that could lock the account out, found without knowing the account
+/// (the guard adds those that name it).
+fn check_lockout(
+    named: &[(String, Statement)],
+    given: usize,
+    bucket_arn: &str,
+    problems: &Problems,
+) {
     for (i, (name, statement)) in named.iter().enumerate() {
-        if !could_lock_out_everyone(statement) {
+        let Some(problem) = review::lockout_problem(statement, None, bucket_arn) else {
             continue;
-        }
+        };
         if i >= given && name == OBJECTS_SID {
             problems.add(
                 "RestrictToNetwork.ExemptPrincipalArns",
@@ -240,31 +260,9 @@ fn check_lockout(named: &[(String, Statement)], given: usize, problems: &Problem
                  or set AcceptLockoutRisk: true",
             );
         } else if i < given {
-            problems.add(
-                format!("Statements[{i}]"),
-                "denies every principal with none exempted (no NotPrincipal, no \
-                 aws:PrincipalArn-like condition), which can lock your own administrators \
-                 out; exempt one, or set AcceptLockoutRisk: true",
-            );
+            problems.add(format!("Statements[{i}]"), problem);
         }
     }
-}
-
-/// Whether a statement could shut the account's own people out: a Deny on every principal,
-/// none singled out for exemption, that holds either always or merely by where a request
-/// comes from. ("Deny unless TLS" and the like are conditions a caller can meet, and pass.)
-fn could_lock_out_everyone(statement: &Statement) -> bool {
-    let everyone = statement
-        .principal
-        .as_ref()
-        .is_some_and(Principal::is_everyone);
-    let keys = statement.condition_keys();
-    let singles_out = keys
-        .iter()
-        .any(|k| PRINCIPAL_KEYS.contains(&k.as_str()) || k.starts_with(PRINCIPAL_TAG_KEY));
-    let by_place_or_always =
-        keys.is_empty() || keys.iter().any(|k| NETWORK_KEYS.contains(&k.as_str()));
-    statement.effect == Effect::Deny && everyone && !singles_out && by_place_or_always
 }
 
 /// Reads statement number `number` (from 1) of `Statements`.

@@ -15,7 +15,7 @@ use crate::aws::principal::{
     Common, ManagedPrincipal, POLICY_NAME, PrincipalError, PrincipalType, check_size,
 };
 use crate::aws::propagation::{Retried, retry_while_propagating};
-use crate::cfn::properties::{Fields, FromProperties, InvalidProperties, Problems};
+use crate::cfn::properties::{Fields, FromProperties, InvalidProperties, Problem, Problems};
 use crate::cfn::{Invocation, Outcome};
 use crate::policy::s3_access::{AccessLevel, Location, S3Access, permission_policy};
 use crate::policy::trust::{Trusted, external_id_of, trust_policy};
@@ -29,6 +29,8 @@ use crate::vendors::{self, Vendor};
 /// The properties of a `Custom::VendorS3Access`, read and checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoleProperties {
+    /// The preset, when `Vendor` names one.
+    pub vendor: Option<&'static Vendor>,
     pub trusted_principals: Vec<Trusted>,
     pub external_id: Option<String>,
     pub require_external_id: bool,
@@ -62,9 +64,8 @@ impl FromProperties for RoleProperties {
     fn from_properties(properties: &Map<String, Value>) -> Result<Self, InvalidProperties> {
         let problems = Problems::new();
         let mut fields = Fields::root(properties, &problems);
-        let vendor = fields
-            .one_of("Vendor", &vendors::presets())
-            .unwrap_or(&NO_PRESET);
+        let preset = fields.one_of("Vendor", &vendors::presets());
+        let vendor = preset.unwrap_or(&NO_PRESET);
         let trusted_principals = read_trusted(&mut fields, vendor);
         let external_id = fields.string("ExternalId");
         if let Some(why) = external_id.as_deref().and_then(rules::external_id_problem) {
@@ -92,6 +93,7 @@ impl FromProperties for RoleProperties {
         let tags = rules::read_tags(&mut fields);
         fields.finish();
         let properties = RoleProperties {
+            vendor: preset,
             trusted_principals,
             external_id,
             require_external_id,
@@ -191,6 +193,39 @@ impl RoleProperties {
     }
 }
 
+/// An external id shorter than this is easy to guess (IAM takes 2 characters); the ones
+/// this function generates have 32.
+const SHORT_EXTERNAL_ID: usize = 16;
+
+/// What the stack should know: KMS keys that could not be inspected, and the confused-deputy
+/// risk AWS documents for roles that outside accounts assume without a (strong) external id.
+fn warnings(
+    invocation: &Invocation,
+    properties: &RoleProperties,
+    own: &RolePlan,
+    kms: &KmsPlan,
+) -> Vec<String> {
+    let mut warnings = kms.warnings.clone();
+    let outside: Vec<String> = properties
+        .trusted_principals
+        .iter()
+        .filter(|p| p.account() != invocation.account())
+        .map(|p| p.arn(Partition::of_arn(invocation.stack_id())))
+        .collect();
+    match &own.external_id {
+        None if !outside.is_empty() => warnings.push(format!(
+            "the role trusts {} outside this account without an external id: any customer of that account's owner could make it act on your data (the confused-deputy problem); set ExternalId, or RequireExternalId: true",
+            outside.join(", ")
+        )),
+        Some(id) if id.chars().count() < SHORT_EXTERNAL_ID => warnings.push(format!(
+            "the external id has {} characters; one of at least {SHORT_EXTERNAL_ID} is hard to guess (omit ExternalId to get a generated one of 32)",
+            id.chars().count()
+        )),
+        _ => {}
+    }
+    warnings
+}
+
 /// What the role's own planning decided.
 pub struct RolePlan {
     pub external_id: Option<String>,
@@ -281,6 +316,26 @@ impl PrincipalType for VendorS3Access {
                 .collect::<Vec<_>>()
                 .join(", "),
         }
+    }
+
+    /// The preset must be an allowed vendor, and every principal outside the account one
+    /// the deployer allows.
+    fn guard_own(&self, invocation: &Invocation, properties: &RoleProperties) -> Vec<Problem> {
+        let guardrails = &self.settings.guardrails;
+        let vendor = properties
+            .vendor
+            .and_then(|v| guardrails.vendor_problem(v))
+            .map(|problem| Problem::new("Vendor", problem));
+        let principals =
+            properties
+                .trusted_principals
+                .iter()
+                .enumerate()
+                .filter_map(|(i, principal)| {
+                    let problem = guardrails.trusted_problem(principal, invocation.account())?;
+                    Some(Problem::new(format!("TrustedPrincipal[{i}]"), problem))
+                });
+        vendor.into_iter().chain(principals).collect()
     }
 
     /// The external id of the role a replacement replaces, kept when none is given.
@@ -386,7 +441,10 @@ impl PrincipalType for VendorS3Access {
             .with("TrustedPrincipal", trusted.join(","))
             .with("PolicyName", POLICY_NAME)
             .with("KmsKeyArns", kms.key_arns().join(","))
-            .with("Warnings", kms.warnings.join(" | ")))
+            .with(
+                "Warnings",
+                warnings(invocation, properties, own, kms).join(" | "),
+            ))
     }
 
     /// A role has nothing of its own beyond what every principal has.

@@ -40,12 +40,17 @@ impl Drop for Capture {
 
 impl CapturedLogs {
     /// Captures every log line at DEBUG and above on this thread (a `#[tokio::test]` runs
-    /// all its tasks on it) until the guard is dropped.
+    /// all its tasks on it) until the guard is dropped, filtered as the function filters.
     pub fn start() -> (Self, Capture) {
+        Self::start_at(tracing::Level::DEBUG)
+    }
+
+    /// The same at `level`, as the function logs when its deployer asks for that level.
+    pub fn start_at(level: tracing::Level) -> (Self, Capture) {
         let logs = CapturedLogs::default();
         let buffer = logs.0.clone();
         let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::DEBUG)
+            .with_env_filter(vendor_access::logging::filter(level))
             .with_ansi(false)
             .with_writer(move || Sink(buffer.clone()))
             .finish();

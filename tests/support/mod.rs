@@ -24,6 +24,7 @@ use vendor_access::aws::Clients;
 use vendor_access::aws::bucket_documents::Rounds;
 use vendor_access::aws::propagation::Backoff;
 use vendor_access::cfn::{Dispatcher, HttpSender, Registry, Retry, UrlPolicy};
+use vendor_access::guardrails::Guardrails;
 use vendor_access::settings::{Settings, Waits};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -163,10 +164,22 @@ pub fn test_sender() -> Arc<HttpSender> {
     }))
 }
 
-/// The function's settings for tests: no boundary, and short waits for AWS's eventual
-/// consistency, so that no test sits out the production windows.
+/// Accounts other than moto's that tests trust (Kolena's role in the examples, a partner).
+pub const PARTNER_ACCOUNTS: [&str; 2] = ["111122223333", "444455556666"];
+
+/// The function's settings for tests against moto, a local stand-in: every bucket and key
+/// of the account and every vendor allowed, the partner accounts too, requests not confirmed with
+/// CloudFormation, no boundary, and short waits for AWS's eventual consistency, so that no
+/// test sits out the production windows.
 pub fn settings() -> Settings {
     Settings {
+        guardrails: Guardrails {
+            trusted_principals: PARTNER_ACCOUNTS.iter().map(|a| a.to_string()).collect(),
+            kms_key_arns: vec![format!("arn:aws:kms:*:{ACCOUNT}:key/*")],
+            ..Guardrails::any_bucket()
+        },
+        confirm_requests: false,
+        allow_no_boundary: true,
         waits: Waits {
             propagation: Backoff {
                 window: Duration::from_secs(10),
@@ -186,6 +199,7 @@ pub fn settings() -> Settings {
 pub fn local_urls() -> UrlPolicy {
     UrlPolicy {
         allow_loopback_http: true,
+        region: None,
     }
 }
 
