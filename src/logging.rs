@@ -82,6 +82,9 @@ mod tests {
         assert!(!trace.contains("sdk-debug"), "{trace}");
         assert!(!trace.contains("runtime-trace"), "{trace}");
         let warn = logged(Level::WARN);
-        assert!(!warn.contains("hyper-info") && !warn.contains("ours-trace"), "{warn}");
+        assert!(
+            !warn.contains("hyper-info") && !warn.contains("ours-trace"),
+            "{warn}"
+        );
     }
 }

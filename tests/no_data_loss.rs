@@ -232,8 +232,12 @@ fn foreign_cors() -> impl Strategy<Value = Vec<Value>> {
 
 /// An account our statements may name: the stack's, or one the deployer allows.
 fn allowed_account() -> impl Strategy<Value = String> {
-    select(vec![ACCOUNT, support::PARTNER_ACCOUNTS[0], support::PARTNER_ACCOUNTS[1]])
-        .prop_map(str::to_string)
+    select(vec![
+        ACCOUNT,
+        support::PARTNER_ACCOUNTS[0],
+        support::PARTNER_ACCOUNTS[1],
+    ])
+    .prop_map(str::to_string)
 }
 
 fn our_statement() -> impl Strategy<Value = Value> {

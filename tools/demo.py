@@ -72,34 +72,38 @@ EVENT_TIMEOUT = 60.0
 STARTUP_TIMEOUT = 900.0
 SERVICE_TIMEOUT = 60.0
 
+# What the demo's deployer allows (template.yaml's guardrail parameters): the demo's
+# buckets, every catalog vendor, and the account standing in for Kolena's.
+ALLOWED_BUCKETS = "demo-*"
+ALLOWED_TRUSTED_PRINCIPALS = "111122223333"
+
 # The permissions boundary the function attaches to every role and user it creates,
 # made in moto before the function starts. Mirrors PermissionsBoundaryPolicy in
-# template.yaml.
+# template.yaml for AllowedBuckets=demo-*.
 BOUNDARY_NAME = "vendor-access-permissions-boundary"
 BOUNDARY_DOCUMENT = {
     "Version": "2012-10-17",
     "Statement": [
         {
-            "Sid": "S3BucketListing",
+            "Sid": "ListAllowedBuckets",
             "Effect": "Allow",
-            "Action": ["s3:ListBucket", "s3:ListBucketVersions",
-                       "s3:ListBucketMultipartUploads", "s3:GetBucketLocation"],
-            "Resource": "arn:aws:s3:::*",
+            "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+            "Resource": "arn:aws:s3:::demo-*",
+            "Condition": {"StringEquals": {"aws:ResourceAccount": "123456789012"}},
         },
         {
-            "Sid": "S3ObjectData",
+            "Sid": "ObjectsOfAllowedBuckets",
             "Effect": "Allow",
-            "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject",
-                       "s3:DeleteObjectVersion", "s3:AbortMultipartUpload",
-                       "s3:ListMultipartUploadParts"],
-            "Resource": "arn:aws:s3:::*/*",
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            "Resource": "arn:aws:s3:::demo-*/*",
+            "Condition": {"StringEquals": {"aws:ResourceAccount": "123456789012"}},
         },
         {
-            "Sid": "KmsDataKeys",
+            "Sid": "KmsThroughS3",
             "Effect": "Allow",
-            "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*",
-                       "kms:DescribeKey"],
-            "Resource": "arn:aws:kms:*:*:key/*",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": "arn:aws:kms:us-east-1:123456789012:key/*",
+            "Condition": {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}},
         },
     ],
 }
@@ -142,6 +146,14 @@ SCENARIOS: dict[str, Scenario] = {
         "that Lightly's account assumes with an external id, for 12-hour sessions.",
         setup=lambda ctx: {"Bucket": make_bucket(ctx, "demo-lightly-datalake")},
         state=lambda ctx: show_roles(ctx),
+    ),
+    "15-guardrails": Scenario(
+        "The deployer's guardrails: what a stack author may ask for through the ServiceToken "
+        "is limited to the allowed buckets, vendors and principals. Attacks and a permitted "
+        "request side by side.",
+        setup=lambda ctx: {"Bucket": make_bucket(ctx, "demo-guarded-data"),
+                           "_payroll": make_bucket(ctx, "payroll-prod")},
+        state=lambda ctx: (show_roles(ctx), show_bucket(ctx, "demo-guarded-data")),
     ),
     "20-activeloop": Scenario(
         "Activeloop Deep Lake, role-based access to buckets encrypted with customer-managed "
@@ -1030,6 +1042,12 @@ def main() -> int:
             "AWS_EC2_METADATA_DISABLED": "true",
             "VENDOR_ACCESS_ALLOW_HTTP_RESPONSE_URL": "true",
             "VENDOR_ACCESS_PERMISSIONS_BOUNDARY_ARN": boundary_arn,
+            # moto on loopback is a local stand-in: requests are not confirmed with
+            # CloudFormation (template.yaml can never set this).
+            "VENDOR_ACCESS_LOCAL_STANDIN": "true",
+            "VENDOR_ACCESS_ALLOWED_BUCKETS": ALLOWED_BUCKETS,
+            "VENDOR_ACCESS_ALLOWED_VENDORS": "*",
+            "VENDOR_ACCESS_ALLOWED_TRUSTED_PRINCIPALS": ALLOWED_TRUSTED_PRINCIPALS,
             "AWS_LAMBDA_LOG_LEVEL": "info",
             "NO_COLOR": "1",
         }
@@ -1047,6 +1065,8 @@ def main() -> int:
         print(f"{INDENT}{'function':<12}cargo lambda watch on 127.0.0.1:{invoke_port}")
         print(f"{INDENT}{'its log':<12}{log.relative_to(ROOT)}")
         print(f"{INDENT}{'boundary':<12}{boundary_arn}  (on every role and user it creates)")
+        print(f"{INDENT}{'guardrails':<12}AllowedBuckets={ALLOWED_BUCKETS}  AllowedVendors=*  "
+              f"AllowedTrustedPrincipals={ALLOWED_TRUSTED_PRINCIPALS}")
 
         wait_until("cargo lambda watch", lambda: port_open(invoke_port), function, SERVICE_TIMEOUT)
 

@@ -503,6 +503,8 @@ async fn apply_rights<R: PrincipalType>(
             .put_inline_policy(iam, POLICY_NAME, rights.policy)
             .await?;
         tracing::info!(entity = %entity.describe(), "permission policy written");
+    } else {
+        tracing::trace!(entity = %entity.describe(), "permission policy already in place");
     }
     let owner = invocation.owner();
     let granted = kms::sync_grants(
@@ -527,6 +529,7 @@ async fn apply_rights<R: PrincipalType>(
         &rights.previous_tag_keys,
         GRANT_TAG_PREFIX,
     );
+    tracing::trace!(set = set.len(), remove = remove.len(), "tag changes");
     if !remove.is_empty() {
         entity.untag(iam, remove).await?;
     }

@@ -30,6 +30,15 @@ impl Cfn {
         }
     }
 
+    /// CloudFormation talking to `dispatcher` (one built with its own settings).
+    pub fn with_dispatcher(dispatcher: Dispatcher) -> Self {
+        Cfn {
+            stack: Stack::new(),
+            dispatcher,
+            deadline_secs: 60,
+        }
+    }
+
     /// The same function, serving `stack`.
     pub fn in_stack(&self, stack: Stack) -> Self {
         Cfn {
