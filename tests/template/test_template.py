@@ -1082,7 +1082,31 @@ def check_grants_only_for_s3_data_to_our_principals(template):
     return problems
 
 
+# Settings only a local stand-in of AWS may use: with them the function would answer
+# unconfirmed requests, create roles without a boundary, or answer http ResponseURLs.
+LOCAL_ONLY_SETTINGS = (
+    "VENDOR_ACCESS_LOCAL_STANDIN",
+    "VENDOR_ACCESS_ALLOW_NO_BOUNDARY",
+    "VENDOR_ACCESS_ALLOW_HTTP_RESPONSE_URL",
+    "AWS_ENDPOINT_URL",
+)
+
+
+def check_no_local_only_settings(template):
+    """The deployed function never gets a setting meant for a local stand-in of AWS, so
+    every request is confirmed with CloudFormation and every role gets the boundary."""
+    _, function = the_function(template)
+    variables = function.get("Properties", {}).get("Environment", {}).get("Variables", {})
+    globals_ = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    return [
+        f"the function is given {name}, a setting for local stand-ins of AWS only"
+        for name in LOCAL_ONLY_SETTINGS
+        if name in variables or name in globals_
+    ]
+
+
 CHECKS = (
+    check_no_local_only_settings,
     check_iam_rights_fenced_to_path,
     check_creation_requires_boundary,
     check_changes_require_owner_tag,
@@ -1396,6 +1420,15 @@ class Deployment(TemplateFixture):
         t = self.copy()
         t["Outputs"]["ServiceToken"]["Value"] = {"Fn::GetAtt": ["VendorAccessFunctionRole", "Arn"]}
         self.assertReports(check_service_token_exported, t, "not VendorAccessFunction's ARN")
+
+
+class LocalOnlySettings(TemplateFixture):
+    def test_each_local_only_setting_is_refused(self):
+        for name in LOCAL_ONLY_SETTINGS:
+            with self.subTest(name=name):
+                t = self.copy()
+                the_function(t)[1]["Properties"]["Environment"]["Variables"][name] = "true"
+                self.assertReports(check_no_local_only_settings, t, name)
 
 
 class GuardrailParameters(TemplateFixture):
