@@ -863,3 +863,99 @@ async fn delete_also_removes_an_inline_policy_someone_added_to_our_role() {
     );
     assert!(role_state(&clients, &name).await.is_none());
 }
+
+#[tokio::test]
+async fn a_grant_is_limited_to_the_buckets_encryption_context_when_it_uses_an_s3_bucket_key() {
+    // GIVEN a bucket encrypted with a key that does not trust the account, with S3 Bucket Keys
+    let clients = clients().await;
+    let bucket = new_bucket(&clients, "bucket-key").await;
+    let key_arn = key(&clients, Some(closed_key_policy())).await;
+    let default = ServerSideEncryptionByDefault::builder()
+        .sse_algorithm(ServerSideEncryption::AwsKms)
+        .kms_master_key_id(&key_arn)
+        .build()
+        .unwrap();
+    let configuration = ServerSideEncryptionConfiguration::builder()
+        .rules(
+            ServerSideEncryptionRule::builder()
+                .apply_server_side_encryption_by_default(default)
+                .bucket_key_enabled(true)
+                .build(),
+        )
+        .build()
+        .unwrap();
+    clients
+        .s3
+        .put_bucket_encryption()
+        .bucket(&bucket)
+        .server_side_encryption_configuration(configuration)
+        .send()
+        .await
+        .expect("encryption set");
+    // WHEN Activeloop's role is created for it
+    let cfn = Cfn::new().await;
+    let response = cfn
+        .create(
+            TYPE,
+            "Role",
+            json!({"Vendor": "activeloop", "Locations": [{"Bucket": bucket}]}),
+        )
+        .await;
+    assert_success(&response);
+    // THEN its grant only works with the bucket's ARN as encryption context
+    let grants = clients
+        .kms
+        .list_grants()
+        .key_id(&key_arn)
+        .send()
+        .await
+        .unwrap();
+    let ours: Vec<_> = grants
+        .grants()
+        .iter()
+        .filter(|g| g.grantee_principal() == Some(data(&response, "RoleArn").as_str()))
+        .collect();
+    assert_eq!(ours.len(), 1);
+    let subset = ours[0]
+        .constraints()
+        .and_then(|c| c.encryption_context_subset())
+        .expect("a constraint");
+    assert_eq!(
+        subset.get("aws:s3:arn").map(String::as_str),
+        Some(format!("arn:aws:s3:::{bucket}").as_str())
+    );
+    assert!(
+        !data(&response, "Warnings").contains("cannot be limited"),
+        "{response}"
+    );
+}
+
+#[tokio::test]
+async fn a_grant_that_cannot_be_limited_to_s3_is_named_in_the_warnings() {
+    let clients = clients().await;
+    let bucket = new_bucket(&clients, "no-bucket-key").await;
+    let key_arn = key(&clients, Some(closed_key_policy())).await;
+    encrypt(
+        &clients,
+        &bucket,
+        ServerSideEncryption::AwsKms,
+        Some(&key_arn),
+    )
+    .await;
+    let cfn = Cfn::new().await;
+    let response = cfn
+        .create(
+            TYPE,
+            "Role",
+            json!({"Vendor": "activeloop", "Locations": [{"Bucket": bucket}]}),
+        )
+        .await;
+    assert_success(&response);
+    let warnings = data(&response, "Warnings");
+    assert!(
+        warnings.contains(&format!(
+            "the KMS grant on {key_arn} cannot be limited to S3"
+        )),
+        "{warnings}"
+    );
+}

@@ -7,7 +7,7 @@
 //! the principal gets a grant, named after the owner so it can be found and retired.
 
 use aws_sdk_kms::error::ProvideErrorMetadata;
-use aws_sdk_kms::types::{GrantOperation, KeyManagerType};
+use aws_sdk_kms::types::{GrantConstraints, GrantOperation, KeyManagerType};
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -28,6 +28,21 @@ pub struct KeyUse {
     pub key_arn: String,
     pub access: AccessLevel,
     pub mode: KeyMode,
+    /// The one bucket whose S3 Bucket Key makes every request S3 sends KMS carry the
+    /// bucket's ARN as encryption context: a grant is then limited to that context.
+    pub context_bucket: Option<String>,
+}
+
+impl KeyUse {
+    /// The encryption context a grant is limited to: S3 Bucket Keys use the bucket's ARN.
+    fn grant_context(&self) -> Option<(String, String)> {
+        let bucket = self.context_bucket.as_ref()?;
+        let partition = self.key_arn.split(':').nth(1).unwrap_or("aws");
+        Some((
+            "aws:s3:arn".to_string(),
+            format!("arn:{partition}:s3:::{bucket}"),
+        ))
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -100,8 +115,9 @@ pub async fn plan(
     if access.kms_access == KmsAccess::None {
         return Ok(plan);
     }
-    // (key as named by the bucket or the properties, the access it needs)
-    let mut candidates: Vec<(String, AccessLevel)> = Vec::new();
+    // (key as named by the bucket or the properties, the access it needs, the bucket whose
+    // S3 Bucket Key uses it)
+    let mut candidates: Vec<(String, AccessLevel, Option<String>)> = Vec::new();
     if access.kms_key_arns.is_empty() {
         let mut buckets: Vec<(&str, AccessLevel)> = Vec::new();
         for location in &access.locations {
@@ -111,29 +127,49 @@ pub async fn plan(
             }
         }
         for (bucket, level) in buckets {
-            if let Some(key) = bucket_key(s3, bucket, &mut plan.warnings).await? {
-                candidates.push((key, level));
+            if let Some((key, bucket_key)) = bucket_key(s3, bucket, &mut plan.warnings).await? {
+                candidates.push((key, level, bucket_key.then(|| bucket.to_string())));
             }
         }
     } else {
         let level = access.max_access();
-        candidates.extend(access.kms_key_arns.iter().map(|k| (k.clone(), level)));
+        candidates.extend(access.kms_key_arns.iter().map(|k| (k.clone(), level, None)));
     }
-    for (key, level) in candidates {
+    for (key, level, context_bucket) in candidates {
         if level == AccessLevel::List {
             continue;
         }
-        let Some(key_use) =
+        let Some(mut key_use) =
             key_use(kms, &key, level, access.kms_access, &mut plan.warnings).await?
         else {
             continue;
         };
+        key_use.context_bucket = context_bucket;
         match plan.keys.iter_mut().find(|k| k.key_arn == key_use.key_arn) {
-            Some(existing) => existing.access = existing.access.max(key_use.access),
+            Some(existing) => {
+                existing.access = existing.access.max(key_use.access);
+                // Two buckets on one key: a grant cannot be limited to either.
+                existing.context_bucket = None;
+            }
             None => plan.keys.push(key_use),
         }
     }
+    warn_of_unlimited_grants(&mut plan);
     Ok(plan)
+}
+
+/// A grant has no `kms:ViaService`: unless S3 Bucket Keys let it be limited to the
+/// bucket's encryption context, its grantee may use the key directly, not only through S3.
+fn warn_of_unlimited_grants(plan: &mut KmsPlan) {
+    for key in plan.keys.iter().filter(|k| k.mode == KeyMode::Grant) {
+        if key.context_bucket.is_none() {
+            plan.warnings.push(format!(
+                "the KMS grant on {} cannot be limited to S3 (grants have no kms:ViaService) nor, without S3 Bucket Keys on one bucket, to a bucket's encryption context: its grantee may use the key for {} outside S3 too; enable S3 Bucket Keys on the bucket, or give the key a policy that delegates to the account (KmsAccess: iam-policy)",
+                key.key_arn,
+                key.access.kms_actions().join(" and ")
+            ));
+        }
+    }
 }
 
 /// Fails on the first customer bucket that does not exist. A bucket we may not look at
@@ -154,13 +190,14 @@ async fn check_buckets_exist(s3: &aws_sdk_s3::Client, access: &S3Access) -> Resu
     Ok(())
 }
 
-/// The customer key a bucket encrypts new objects with; `None` for SSE-S3, the
-/// AWS-managed key, or a bucket whose encryption cannot be read (with a warning).
+/// The customer key a bucket encrypts new objects with, and whether the bucket uses an S3
+/// Bucket Key; `None` for SSE-S3, the AWS-managed key, or a bucket whose encryption cannot
+/// be read (with a warning).
 async fn bucket_key(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     warnings: &mut Vec<String>,
-) -> Result<Option<String>, KmsError> {
+) -> Result<Option<(String, bool)>, KmsError> {
     let output = match s3.get_bucket_encryption().bucket(bucket).send().await {
         Ok(output) => output,
         Err(error) => {
@@ -181,10 +218,14 @@ async fn bucket_key(
         .server_side_encryption_configuration()
         .into_iter()
         .flat_map(|c| c.rules())
-        .filter_map(|rule| rule.apply_server_side_encryption_by_default())
-        .find(|default| default.sse_algorithm().as_str().starts_with("aws:kms"))
-        .and_then(|default| default.kms_master_key_id())
-        .map(str::to_string);
+        .find_map(|rule| {
+            let default = rule.apply_server_side_encryption_by_default()?;
+            if !default.sse_algorithm().as_str().starts_with("aws:kms") {
+                return None;
+            }
+            let key = default.kms_master_key_id()?.to_string();
+            Some((key, rule.bucket_key_enabled() == Some(true)))
+        });
     Ok(key)
 }
 
@@ -254,6 +295,7 @@ async fn key_use(
         key_arn,
         access,
         mode,
+        context_bucket: None,
     }))
 }
 
@@ -300,13 +342,20 @@ fn grant_operations(access: AccessLevel) -> Vec<GrantOperation> {
         .collect()
 }
 
-/// Grants owned by `name` to `grantee` on `key_arn`: (grant id, operations).
+/// One of our grants as KMS lists it.
+struct OurGrant {
+    id: String,
+    operations: Vec<GrantOperation>,
+    context: Option<(String, String)>,
+}
+
+/// Grants owned by `name` to `grantee` on `key_arn`.
 async fn our_grants(
     kms: &aws_sdk_kms::Client,
     key_arn: &str,
     grantee: &str,
     name: &str,
-) -> Result<Vec<(String, Vec<GrantOperation>)>, KmsError> {
+) -> Result<Vec<OurGrant>, KmsError> {
     let mut found = Vec::new();
     let mut pages = kms.list_grants().key_id(key_arn).into_paginator().send();
     while let Some(page) = pages.next().await {
@@ -315,7 +364,16 @@ async fn our_grants(
             if grant.name() == Some(name) && grant.grantee_principal() == Some(grantee) {
                 let mut operations = grant.operations().to_vec();
                 operations.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-                found.push((grant.grant_id().unwrap_or_default().to_string(), operations));
+                let context = grant
+                    .constraints()
+                    .and_then(|c| c.encryption_context_subset())
+                    .and_then(|subset| subset.iter().next())
+                    .map(|(k, v)| (k.clone(), v.clone()));
+                found.push(OurGrant {
+                    id: grant.grant_id().unwrap_or_default().to_string(),
+                    operations,
+                    context,
+                });
             }
         }
     }
@@ -336,19 +394,29 @@ pub async fn sync_grants(
     for key in wanted {
         let mut operations = grant_operations(key.access);
         operations.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        let context = key.grant_context();
         let existing = our_grants(kms, &key.key_arn, grantee, name).await?;
-        if existing.iter().any(|(_, ops)| *ops == operations) && existing.len() == 1 {
+        if let [only] = existing.as_slice()
+            && only.operations == operations
+            && only.context == context
+        {
             continue;
         }
-        for (grant_id, _) in &existing {
-            retire(kms, &key.key_arn, grant_id).await?;
+        for grant in &existing {
+            retire(kms, &key.key_arn, &grant.id).await?;
         }
+        let constraints = context.clone().map(|(k, v)| {
+            GrantConstraints::builder()
+                .encryption_context_subset(k, v)
+                .build()
+        });
         let created = retry_while_propagating(backoff, stop_by, || async {
             kms.create_grant()
                 .key_id(&key.key_arn)
                 .grantee_principal(grantee)
                 .name(name)
                 .set_operations(Some(operations.clone()))
+                .set_constraints(constraints.clone())
                 .send()
                 .await
                 .map_err(CallError::of)
@@ -393,8 +461,8 @@ pub async fn retire_all(
         }
         Err(error) => return Err(error),
     };
-    for (grant_id, _) in grants {
-        retire(kms, key_arn, &grant_id).await?;
+    for grant in grants {
+        retire(kms, key_arn, &grant.id).await?;
     }
     Ok(())
 }
