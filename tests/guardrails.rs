@@ -62,6 +62,34 @@ async fn on_moto(settings: &Settings) -> Cfn {
     Cfn::with_registry(registry(&clients().await, settings))
 }
 
+/// Creates Lightly's role under a name of its own and checks it is refused with
+/// `expected` and that no such role exists.
+async fn assert_named_role_refused(cfn: &Cfn, clients: &Clients, bucket: &str, expected: &str) {
+    let name = support::unique("refused").to_lowercase();
+    let response = cfn
+        .create(
+            ROLE,
+            "Refused",
+            json!({"Vendor": "lightly", "RoleName": name, "Locations": [{"Bucket": bucket}]}),
+        )
+        .await;
+    assert_refused(&response, &[expected]);
+    let found = clients.iam.get_role().role_name(&name).send().await;
+    assert!(found.is_err(), "the role {name} exists");
+}
+
+/// The function confirming every request with `clients.cloudformation`.
+fn confirming_dispatcher(clients: &Clients, settings: &Settings) -> Dispatcher {
+    Dispatcher::new(
+        registry(clients, settings),
+        support::test_sender(),
+        support::local_urls(),
+    )
+    .confirming_with(Arc::new(StackConfirmation {
+        client: clients.cloudformation.clone(),
+    }))
+}
+
 fn assert_refused(response: &Value, expected: &[&str]) {
     assert_eq!(response["Status"], "FAILED", "{response}");
     let reason = reason(response);
@@ -339,36 +367,15 @@ async fn a_request_for_a_stack_moto_has_never_heard_of_is_not_confirmed() {
     // GIVEN the function confirming with moto's CloudFormation, which has no such stack
     let clients = clients().await;
     let bucket = new_bucket(&clients, "datalake").await;
-    let settings = support::settings();
-    let dispatcher = Dispatcher::new(
-        registry(&clients, &settings),
-        support::test_sender(),
-        support::local_urls(),
+    let cfn = Cfn::with_dispatcher(confirming_dispatcher(&clients, &support::settings()));
+    // WHEN a Create arrives for it, THEN it is refused and no role exists
+    assert_named_role_refused(
+        &cfn,
+        &clients,
+        &bucket,
+        "CloudFormation does not confirm this request",
     )
-    .confirming_with(Arc::new(StackConfirmation {
-        client: clients.cloudformation.clone(),
-    }));
-    let cfn = Cfn::with_dispatcher(dispatcher);
-    let name = support::unique("forged").to_lowercase();
-    // WHEN a Create arrives for it
-    let response = cfn
-        .create(
-            ROLE,
-            "Forged",
-            json!({"Vendor": "lightly", "RoleName": name, "Locations": [{"Bucket": bucket}]}),
-        )
-        .await;
-    // THEN it is refused and no role exists
-    assert_refused(&response, &["CloudFormation does not confirm this request"]);
-    assert!(
-        clients
-            .iam
-            .get_role()
-            .role_name(&name)
-            .send()
-            .await
-            .is_err()
-    );
+    .await;
 }
 
 #[tokio::test]
@@ -536,24 +543,13 @@ async fn no_role_or_user_is_created_without_a_boundary() {
     let mut settings = support::settings();
     settings.allow_no_boundary = false;
     let cfn = on_moto(&settings).await;
-    let name = support::unique("unbounded").to_lowercase();
-    let response = cfn
-        .create(
-            ROLE,
-            "Unbounded",
-            json!({"Vendor": "lightly", "RoleName": name, "Locations": [{"Bucket": bucket}]}),
-        )
-        .await;
-    assert_refused(&response, &["no permissions boundary is configured"]);
-    assert!(
-        clients
-            .iam
-            .get_role()
-            .role_name(&name)
-            .send()
-            .await
-            .is_err()
-    );
+    assert_named_role_refused(
+        &cfn,
+        &clients,
+        &bucket,
+        "no permissions boundary is configured",
+    )
+    .await;
 }
 
 #[tokio::test]

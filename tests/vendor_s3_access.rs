@@ -22,6 +22,17 @@ async fn encrypt(
     algorithm: ServerSideEncryption,
     key: Option<&str>,
 ) {
+    encrypt_with(clients, bucket, algorithm, key, false).await
+}
+
+/// Default encryption, with an S3 Bucket Key when `bucket_key`.
+async fn encrypt_with(
+    clients: &Clients,
+    bucket: &str,
+    algorithm: ServerSideEncryption,
+    key: Option<&str>,
+    bucket_key: bool,
+) {
     let default = ServerSideEncryptionByDefault::builder()
         .sse_algorithm(algorithm)
         .set_kms_master_key_id(key.map(str::to_string))
@@ -31,6 +42,7 @@ async fn encrypt(
         .rules(
             ServerSideEncryptionRule::builder()
                 .apply_server_side_encryption_by_default(default)
+                .bucket_key_enabled(bucket_key)
                 .build(),
         )
         .build()
@@ -870,28 +882,14 @@ async fn a_grant_is_limited_to_the_buckets_encryption_context_when_it_uses_an_s3
     let clients = clients().await;
     let bucket = new_bucket(&clients, "bucket-key").await;
     let key_arn = key(&clients, Some(closed_key_policy())).await;
-    let default = ServerSideEncryptionByDefault::builder()
-        .sse_algorithm(ServerSideEncryption::AwsKms)
-        .kms_master_key_id(&key_arn)
-        .build()
-        .unwrap();
-    let configuration = ServerSideEncryptionConfiguration::builder()
-        .rules(
-            ServerSideEncryptionRule::builder()
-                .apply_server_side_encryption_by_default(default)
-                .bucket_key_enabled(true)
-                .build(),
-        )
-        .build()
-        .unwrap();
-    clients
-        .s3
-        .put_bucket_encryption()
-        .bucket(&bucket)
-        .server_side_encryption_configuration(configuration)
-        .send()
-        .await
-        .expect("encryption set");
+    encrypt_with(
+        &clients,
+        &bucket,
+        ServerSideEncryption::AwsKms,
+        Some(&key_arn),
+        true,
+    )
+    .await;
     // WHEN Activeloop's role is created for it
     let cfn = Cfn::new().await;
     let response = cfn

@@ -562,17 +562,9 @@ pub fn parse_physical_id<'a>(id: &'a str, kind: &str) -> Option<(&'a str, &'a st
 mod tests {
     use super::*;
 
-    const CORS: Shape = CORS_CONFIGURATION;
+    use crate::policy::merge::owned;
 
-    fn owned(prefix: &str, ids: &[&str]) -> OwnedEntries {
-        OwnedEntries {
-            prefix: prefix.into(),
-            entries: ids
-                .iter()
-                .map(|id| json!({"ID": id, "New": true}))
-                .collect(),
-        }
-    }
+    const CORS: Shape = CORS_CONFIGURATION;
 
     #[test]
     fn physical_ids_round_trip_and_others_are_not_recognised() {

@@ -169,6 +169,18 @@ pub fn merge(
     document.insert(shape.entries.to_string(), entries);
     Ok(Some(Value::Object(document)))
 }
+/// Entries `{"ID": id, "New": true}` for tests.
+#[cfg(test)]
+pub(crate) fn owned(prefix: &str, ids: &[&str]) -> OwnedEntries {
+    OwnedEntries {
+        prefix: prefix.into(),
+        entries: ids
+            .iter()
+            .map(|id| serde_json::json!({"ID": id, "New": true}))
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,15 +188,6 @@ mod tests {
 
     const CORS: Shape = CORS_CONFIGURATION;
     const POLICY: Shape = BUCKET_POLICY;
-    fn owned(prefix: &str, ids: &[&str]) -> OwnedEntries {
-        OwnedEntries {
-            prefix: prefix.into(),
-            entries: ids
-                .iter()
-                .map(|id| json!({"ID": id, "New": true}))
-                .collect(),
-        }
-    }
 
     #[test]
     fn owned_entries_take_the_place_of_the_old_ones_and_foreign_ones_stay_in_order() {
