@@ -20,8 +20,22 @@ pub enum VendorPrincipal {
 pub enum ExternalIdIssuer {
     /// The customer chooses it and tells the vendor: required, generated when omitted.
     Customer,
-    /// The guide uses none; a stack may still set one.
+    /// The vendor shows it to each customer: required, and never generated (a made-up one
+    /// could not match what the vendor sends).
+    Vendor,
+    /// The guide uses none, or makes it optional; a stack may still set one.
     NotUsed,
+}
+
+/// How the vendor's guide gives it access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mechanism {
+    /// A role in the customer's account that the vendor assumes (`Custom::VendorS3Access`).
+    Role,
+    /// Statements in the bucket's own policy naming the vendor's principal. Write them with
+    /// `Custom::BucketPolicyStatements`, whose review accepts the principals of allowed
+    /// vendors; the catalog's CORS rule applies through `Custom::BucketCors`.
+    BucketPolicy,
 }
 
 /// A CORS rule a vendor's web app needs on the bucket.
@@ -51,6 +65,7 @@ pub struct Vendor {
     /// The vendor's name as people write it.
     pub title: &'static str,
     pub principal: VendorPrincipal,
+    pub mechanism: Mechanism,
     pub external_id: ExternalIdIssuer,
     /// The role's `MaxSessionDuration`, in seconds.
     pub session_seconds: i32,
@@ -66,6 +81,11 @@ pub struct Vendor {
 impl Vendor {
     /// Whether `Custom::VendorS3Access` with this preset requires an external id by default.
     pub fn requires_external_id(&self) -> bool {
+        self.external_id != ExternalIdIssuer::NotUsed
+    }
+
+    /// Whether the function may make up the external id when the stack gives none.
+    pub fn generates_external_id(&self) -> bool {
         self.external_id == ExternalIdIssuer::Customer
     }
 
@@ -85,6 +105,7 @@ pub const CATALOG: &[Vendor] = &[
         name: "lightly",
         title: "Lightly",
         principal: VendorPrincipal::Fixed("916419735646"),
+        mechanism: Mechanism::Role,
         external_id: ExternalIdIssuer::Customer,
         session_seconds: 43_200,
         access: AccessLevel::ReadWriteDelete,
@@ -99,6 +120,7 @@ pub const CATALOG: &[Vendor] = &[
         name: "activeloop",
         title: "Activeloop Deep Lake",
         principal: VendorPrincipal::Fixed("arn:aws:iam::597713067985:role/activeloop_backend"),
+        mechanism: Mechanism::Role,
         external_id: ExternalIdIssuer::NotUsed,
         session_seconds: 3600,
         access: AccessLevel::ReadWriteDelete,
@@ -113,6 +135,7 @@ pub const CATALOG: &[Vendor] = &[
         name: "kolena",
         title: "Kolena",
         principal: VendorPrincipal::PerCustomer,
+        mechanism: Mechanism::Role,
         external_id: ExternalIdIssuer::NotUsed,
         session_seconds: 3600,
         access: AccessLevel::Read,
@@ -129,11 +152,210 @@ pub const CATALOG: &[Vendor] = &[
             checked: CHECKED,
         },
     },
+    Vendor {
+        name: "census",
+        title: "Census (S3 source)",
+        principal: VendorPrincipal::Fixed("341876425553"),
+        mechanism: Mechanism::Role,
+        external_id: ExternalIdIssuer::Vendor,
+        session_seconds: 3600,
+        access: AccessLevel::Read,
+        vendor_buckets: &[],
+        cors: None,
+        source: Source {
+            url: "https://docs.getcensus.com/sources/available-sources/s3",
+            checked: CHECKED,
+        },
+    },
+    Vendor {
+        name: "bitmovin",
+        title: "Bitmovin (encoding input)",
+        principal: VendorPrincipal::Fixed(
+            "arn:aws:iam::630681592166:user/bitmovinCustomerS3Access",
+        ),
+        mechanism: Mechanism::Role,
+        external_id: ExternalIdIssuer::NotUsed,
+        session_seconds: 3600,
+        access: AccessLevel::Read,
+        vendor_buckets: &[],
+        cors: None,
+        source: Source {
+            url: "https://developer.bitmovin.com/encoding/docs/what-permissions-do-i-need-to-set-on-my-s3-buckets-for-encoding-input-and-output",
+            checked: CHECKED,
+        },
+    },
+    Vendor {
+        name: "fastlabel",
+        title: "FastLabel",
+        principal: VendorPrincipal::Fixed("595343846762"),
+        mechanism: Mechanism::Role,
+        external_id: ExternalIdIssuer::Vendor,
+        session_seconds: 3600,
+        access: AccessLevel::Read,
+        vendor_buckets: &[],
+        cors: None,
+        source: Source {
+            url: "https://fastlabel.notion.site/AWS-S3-f7c05cd8333445f68afb2f230e1aedf2",
+            checked: CHECKED,
+        },
+    },
+    Vendor {
+        name: "axinom-eu",
+        title: "Axinom Encoding (EU)",
+        principal: VendorPrincipal::Fixed("201119604013"),
+        mechanism: Mechanism::Role,
+        external_id: ExternalIdIssuer::Vendor,
+        session_seconds: 3600,
+        access: AccessLevel::ReadWrite,
+        vendor_buckets: &[],
+        cors: None,
+        source: Source {
+            url: "https://docs.axinom.com/services/encoding/howto/storage-with-assumerole-aws",
+            checked: CHECKED,
+        },
+    },
+    Vendor {
+        name: "axinom-us",
+        title: "Axinom Encoding (US)",
+        principal: VendorPrincipal::Fixed("358917058612"),
+        mechanism: Mechanism::Role,
+        external_id: ExternalIdIssuer::Vendor,
+        session_seconds: 3600,
+        access: AccessLevel::ReadWrite,
+        vendor_buckets: &[],
+        cors: None,
+        source: Source {
+            url: "https://docs.axinom.com/services/encoding/howto/storage-with-assumerole-aws",
+            checked: CHECKED,
+        },
+    },
+    Vendor {
+        name: "snowflake",
+        title: "Snowflake (storage integration)",
+        principal: VendorPrincipal::PerCustomer,
+        mechanism: Mechanism::Role,
+        external_id: ExternalIdIssuer::Vendor,
+        session_seconds: 3600,
+        access: AccessLevel::ReadWriteDelete,
+        vendor_buckets: &[],
+        cors: None,
+        source: Source {
+            url: "https://docs.snowflake.com/en/user-guide/data-load-s3-config-storage-integration",
+            checked: CHECKED,
+        },
+    },
+    Vendor {
+        name: "labelbox",
+        title: "Labelbox",
+        principal: VendorPrincipal::PerCustomer,
+        mechanism: Mechanism::Role,
+        external_id: ExternalIdIssuer::Vendor,
+        session_seconds: 3600,
+        access: AccessLevel::Read,
+        vendor_buckets: &[],
+        cors: None,
+        source: Source {
+            url: "https://docs.labelbox.com/docs/import-aws-s3-data",
+            checked: CHECKED,
+        },
+    },
+    Vendor {
+        name: "roboflow",
+        title: "Roboflow",
+        principal: VendorPrincipal::PerCustomer,
+        mechanism: Mechanism::Role,
+        external_id: ExternalIdIssuer::Vendor,
+        session_seconds: 3600,
+        access: AccessLevel::Read,
+        vendor_buckets: &[],
+        cors: None,
+        source: Source {
+            url: "https://docs.roboflow.com/datasets/adding-data/datasources/datasource-credentials/aws-s3",
+            checked: CHECKED,
+        },
+    },
+    Vendor {
+        name: "dataloop",
+        title: "Dataloop",
+        principal: VendorPrincipal::PerCustomer,
+        mechanism: Mechanism::Role,
+        external_id: ExternalIdIssuer::NotUsed,
+        session_seconds: 3600,
+        access: AccessLevel::ReadWriteDelete,
+        vendor_buckets: &[],
+        cors: None,
+        source: Source {
+            url: "https://dataloop.ai/docs/aws-cross-account-integration",
+            checked: CHECKED,
+        },
+    },
+    Vendor {
+        name: "v7",
+        title: "V7 Darwin",
+        principal: VendorPrincipal::Fixed("arn:aws:iam::258327614892:role/external_s3"),
+        mechanism: Mechanism::BucketPolicy,
+        external_id: ExternalIdIssuer::NotUsed,
+        session_seconds: 3600,
+        access: AccessLevel::ReadWrite,
+        vendor_buckets: &[],
+        cors: None,
+        source: Source {
+            url: "https://docs.v7labs.com/docs/aws-s3-configuration",
+            checked: CHECKED,
+        },
+    },
+    Vendor {
+        name: "wandb",
+        title: "Weights & Biases (secure storage connector)",
+        principal: VendorPrincipal::Fixed("arn:aws:iam::725579432336:role/WandbIntegration"),
+        mechanism: Mechanism::BucketPolicy,
+        external_id: ExternalIdIssuer::NotUsed,
+        session_seconds: 3600,
+        access: AccessLevel::ReadWriteDelete,
+        vendor_buckets: &[],
+        cors: Some(CorsRule {
+            allowed_origins: &["*"],
+            allowed_methods: &["GET", "HEAD", "PUT"],
+            allowed_headers: &["*"],
+            expose_headers: &["ETag"],
+            max_age_seconds: Some(3000),
+        }),
+        source: Source {
+            url: "https://docs.wandb.ai/guides/hosting/data-security/secure-storage-connector",
+            checked: CHECKED,
+        },
+    },
+    Vendor {
+        name: "segments-ai",
+        title: "Segments.ai",
+        principal: VendorPrincipal::Fixed("arn:aws:iam::931508227573:user/segmentsai-prod-user"),
+        mechanism: Mechanism::BucketPolicy,
+        external_id: ExternalIdIssuer::NotUsed,
+        session_seconds: 3600,
+        access: AccessLevel::Read,
+        vendor_buckets: &[],
+        cors: Some(CorsRule {
+            allowed_origins: &["https://segments.ai", "https://api.segments.ai"],
+            allowed_methods: &["GET"],
+            allowed_headers: &["*"],
+            expose_headers: &[],
+            max_age_seconds: None,
+        }),
+        source: Source {
+            url: "https://docs.segments.ai/how-to-integrate/import-data/cloud-integration",
+            checked: CHECKED,
+        },
+    },
 ];
 
-/// Every vendor, by preset name: the choices of a role's or user's `Vendor`.
+/// The vendors that assume a role, by preset name: the choices of `Custom::VendorS3Access`'s
+/// `Vendor`.
 pub fn presets() -> Vec<(&'static str, &'static Vendor)> {
-    CATALOG.iter().map(|v| (v.name, v)).collect()
+    CATALOG
+        .iter()
+        .filter(|v| v.mechanism == Mechanism::Role)
+        .map(|v| (v.name, v))
+        .collect()
 }
 
 /// The vendors whose app needs a CORS rule: the choices of `Custom::BucketCors`'s `Vendor`.
@@ -152,8 +374,8 @@ pub fn find(name: &str) -> Option<&'static Vendor> {
 /// The table of presets in `docs/vendors.md`, as Markdown rows under a header.
 pub fn docs_table() -> String {
     let mut table = String::from(
-        "| preset | vendor | the role trusts | external id | session | access | also reads | CORS rule | guide (checked) |\n\
-         |---|---|---|---|---|---|---|---|---|\n",
+        "| preset | vendor | access given by | principal | external id | session | access | also reads | CORS rule | guide (checked) |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
     );
     for v in CATALOG {
         let trusts = match v.principal {
@@ -162,7 +384,15 @@ pub fn docs_table() -> String {
         };
         let external_id = match v.external_id {
             ExternalIdIssuer::Customer => "chosen by you; generated when omitted",
+            ExternalIdIssuer::Vendor => "issued by the vendor: `ExternalId` required",
             ExternalIdIssuer::NotUsed => "not used (optional)",
+        };
+        let (how, session) = match v.mechanism {
+            Mechanism::Role => (
+                "role (`Custom::VendorS3Access`)",
+                format!("{} h", v.session_seconds / 3600),
+            ),
+            Mechanism::BucketPolicy => ("bucket policy", "—".to_string()),
         };
         let buckets = match v.vendor_buckets {
             [] => "—".to_string(),
@@ -180,10 +410,9 @@ pub fn docs_table() -> String {
             )
         });
         table.push_str(&format!(
-            "| `{}` | {} | {trusts} | {external_id} | {} h | `{}` | {buckets} | {cors} | [guide]({}) ({}) |\n",
+            "| `{}` | {} | {how} | {trusts} | {external_id} | {session} | `{}` | {buckets} | {cors} | [guide]({}) ({}) |\n",
             v.name,
             v.title,
-            v.session_seconds / 3600,
             crate::cfn::properties::Choice::name(v.access),
             v.source.url,
             v.source.checked,
@@ -214,10 +443,18 @@ pub fn cdk_types() -> String {
          /** A vendor whose web app needs a CORS rule on the bucket: see docs/vendors.md. */\n\
          export type CorsVendorPreset = {};\n\n\
          /** Presets whose principal each customer gets from the vendor: `trustedPrincipal` is required. */\n\
-         export const PRESETS_WITHOUT_PRINCIPAL: readonly VendorPreset[] = [{}];\n",
+         export const PRESETS_WITHOUT_PRINCIPAL: readonly VendorPreset[] = [{}];\n\n\
+         /** Presets whose external id the vendor issues: `externalId` is required. */\n\
+         export const PRESETS_NEEDING_EXTERNAL_ID: readonly VendorPreset[] = [{}];\n",
         quoted(presets().into_iter().map(|(n, _)| n).collect()),
         quoted(cors_presets().into_iter().map(|(n, _)| n).collect()),
         per_customer.join(", "),
+        presets()
+            .into_iter()
+            .filter(|(_, v)| v.external_id == ExternalIdIssuer::Vendor)
+            .map(|(n, _)| format!("'{n}'"))
+            .collect::<Vec<_>>()
+            .join(", "),
     )
 }
 

@@ -2,7 +2,7 @@ import { Duration, Token } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { invalid, isEmptyList, renderTags, VendorAccessResource, VendorAccessResourceProps } from './resource';
 import { renderS3Access, S3AccessProps } from './s3-access';
-import { PRESETS_WITHOUT_PRINCIPAL, VendorPreset } from './vendors';
+import { PRESETS_NEEDING_EXTERNAL_ID, PRESETS_WITHOUT_PRINCIPAL, VendorPreset } from './vendors';
 
 export { VendorPreset } from './vendors';
 
@@ -102,6 +102,10 @@ function validate(id: string, props: VendorS3AccessProps): void {
   }
   if (props.trustedPrincipal === undefined && (props.vendor === undefined || PRESETS_WITHOUT_PRINCIPAL.includes(props.vendor))) {
     throw invalid(id, `trustedPrincipal is required ${props.vendor ? `for vendor '${props.vendor}'` : 'without a vendor preset'}`);
+  }
+  if (props.vendor !== undefined && PRESETS_NEEDING_EXTERNAL_ID.includes(props.vendor)
+      && props.externalId === undefined && props.requireExternalId !== false) {
+    throw invalid(id, `externalId is required for vendor '${props.vendor}': the vendor issues it`);
   }
   const duration = props.maxSessionDuration;
   if (duration !== undefined && !Token.isUnresolved(duration.toSeconds())) {

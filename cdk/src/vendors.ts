@@ -2,10 +2,13 @@
 // tests/vendor_catalog.rs fails when it differs. Do not edit by hand.
 
 /** A vendor preset of `VendorS3Access` and `VendorS3User`: see docs/vendors.md. */
-export type VendorPreset = 'lightly' | 'activeloop' | 'kolena';
+export type VendorPreset = 'lightly' | 'activeloop' | 'kolena' | 'census' | 'bitmovin' | 'fastlabel' | 'axinom-eu' | 'axinom-us' | 'snowflake' | 'labelbox' | 'roboflow' | 'dataloop';
 
 /** A vendor whose web app needs a CORS rule on the bucket: see docs/vendors.md. */
-export type CorsVendorPreset = 'kolena';
+export type CorsVendorPreset = 'kolena' | 'wandb' | 'segments-ai';
 
 /** Presets whose principal each customer gets from the vendor: `trustedPrincipal` is required. */
-export const PRESETS_WITHOUT_PRINCIPAL: readonly VendorPreset[] = ['kolena'];
+export const PRESETS_WITHOUT_PRINCIPAL: readonly VendorPreset[] = ['kolena', 'snowflake', 'labelbox', 'roboflow', 'dataloop'];
+
+/** Presets whose external id the vendor issues: `externalId` is required. */
+export const PRESETS_NEEDING_EXTERNAL_ID: readonly VendorPreset[] = ['census', 'fastlabel', 'axinom-eu', 'axinom-us', 'snowflake', 'labelbox', 'roboflow'];

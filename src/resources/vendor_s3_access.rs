@@ -49,6 +49,7 @@ const NO_PRESET: Vendor = Vendor {
     name: "",
     title: "",
     principal: vendors::VendorPrincipal::PerCustomer,
+    mechanism: vendors::Mechanism::Role,
     external_id: vendors::ExternalIdIssuer::Customer,
     session_seconds: 3600,
     access: AccessLevel::Read,
@@ -74,6 +75,15 @@ impl FromProperties for RoleProperties {
         let require_external_id = fields
             .bool("RequireExternalId")
             .unwrap_or(vendor.requires_external_id());
+        if require_external_id && external_id.is_none() && !vendor.generates_external_id() {
+            fields.problem(
+                "ExternalId",
+                format!(
+                    "is required: {} issues it (it shows it to you in its app), so it cannot be made up here",
+                    vendor.title
+                ),
+            );
+        }
         let max_session_duration = read_session(&mut fields, vendor.session_seconds);
         let s3 = S3Access::read(&mut fields, vendor.access);
         let vendor_locations = vendor

@@ -1,0 +1,238 @@
+//! Every role preset of the vendor catalog against moto: the exact trust and permission
+//! documents each produces, written from the vendor's guide (docs/research/vendor-guides.md),
+//! not from the code's output.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::cfn::{Cfn, assert_success, reason};
+use support::{clients, data, new_bucket};
+use vendor_access::policy::decode_document;
+
+const TYPE: &str = "Custom::VendorS3Access";
+/// A principal the vendor shows each customer (an account the tests' deployer allows).
+const SHOWN_PRINCIPAL: &str = "arn:aws:iam::111122223333:role/vendor-shown-principal";
+const VENDOR_EXTERNAL_ID: &str = "issued-by-the-vendor-0001";
+
+/// What a vendor's guide asks of the role.
+struct Guide {
+    preset: &'static str,
+    /// The principal the trust names, as IAM stores it.
+    principal: &'static str,
+    /// Whether the vendor issues an external id that the trust must require.
+    external_id: bool,
+    session: i32,
+    /// (Sid, object actions) of the statement on the customer's bucket.
+    objects: (&'static str, &'static [&'static str]),
+}
+
+const READ: (&str, &[&str]) = ("ReadObjects", &["s3:GetObject"]);
+const READ_WRITE: (&str, &[&str]) = ("ReadWriteObjects", &["s3:GetObject", "s3:PutObject"]);
+const READ_WRITE_DELETE: (&str, &[&str]) = (
+    "ReadWriteDeleteObjects",
+    &["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+);
+
+const GUIDES: &[Guide] = &[
+    // "specify the AWS Account ID of Lightly: 916419735646"; 12-hour sessions.
+    Guide {
+        preset: "lightly",
+        principal: "arn:aws:iam::916419735646:root",
+        external_id: true,
+        session: 43_200,
+        objects: READ_WRITE_DELETE,
+    },
+    Guide {
+        preset: "activeloop",
+        principal: "arn:aws:iam::597713067985:role/activeloop_backend",
+        external_id: false,
+        session: 3600,
+        objects: READ_WRITE_DELETE,
+    },
+    // "Provide Census's AWS Account ID: 341876425553"; Census generates the external id.
+    Guide {
+        preset: "census",
+        principal: "arn:aws:iam::341876425553:root",
+        external_id: true,
+        session: 3600,
+        objects: READ,
+    },
+    // Input: the Bitmovin user reads objects; the external id is optional.
+    Guide {
+        preset: "bitmovin",
+        principal: "arn:aws:iam::630681592166:user/bitmovinCustomerS3Access",
+        external_id: false,
+        session: 3600,
+        objects: READ,
+    },
+    // FastLabel's account 595343846762, with the external id from the FastLabel workspace.
+    Guide {
+        preset: "fastlabel",
+        principal: "arn:aws:iam::595343846762:root",
+        external_id: true,
+        session: 3600,
+        objects: READ,
+    },
+    // Axinom Encoding reads sources and writes outputs; the external id is the tenant name.
+    Guide {
+        preset: "axinom-eu",
+        principal: "arn:aws:iam::201119604013:root",
+        external_id: true,
+        session: 3600,
+        objects: READ_WRITE,
+    },
+    Guide {
+        preset: "axinom-us",
+        principal: "arn:aws:iam::358917058612:root",
+        external_id: true,
+        session: 3600,
+        objects: READ_WRITE,
+    },
+    // The IAM user and external id from DESC INTEGRATION; load, unload and purge.
+    Guide {
+        preset: "snowflake",
+        principal: SHOWN_PRINCIPAL,
+        external_id: true,
+        session: 3600,
+        objects: READ_WRITE_DELETE,
+    },
+    Guide {
+        preset: "labelbox",
+        principal: SHOWN_PRINCIPAL,
+        external_id: true,
+        session: 3600,
+        objects: READ,
+    },
+    Guide {
+        preset: "roboflow",
+        principal: SHOWN_PRINCIPAL,
+        external_id: true,
+        session: 3600,
+        objects: READ,
+    },
+    Guide {
+        preset: "dataloop",
+        principal: SHOWN_PRINCIPAL,
+        external_id: false,
+        session: 3600,
+        objects: READ_WRITE_DELETE,
+    },
+];
+
+fn trust(guide: &Guide) -> Value {
+    let mut statement = json!({"Sid": "TrustVendor", "Effect": "Allow",
+        "Principal": {"AWS": guide.principal}, "Action": "sts:AssumeRole"});
+    if guide.external_id {
+        statement["Condition"] = json!({"StringEquals": {"sts:ExternalId": VENDOR_EXTERNAL_ID}});
+    }
+    json!({"Version": "2012-10-17", "Statement": [statement]})
+}
+
+fn policy(guide: &Guide, bucket: &str) -> Value {
+    let (sid, actions) = guide.objects;
+    // IAM's "a string or a list": one action is written as a string.
+    let actions = match actions {
+        [one] => json!(one),
+        many => json!(many),
+    };
+    json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "ListBucket1", "Effect": "Allow", "Action": "s3:ListBucket",
+         "Resource": format!("arn:aws:s3:::{bucket}")},
+        {"Sid": "BucketLocation", "Effect": "Allow", "Action": "s3:GetBucketLocation",
+         "Resource": format!("arn:aws:s3:::{bucket}")},
+        {"Sid": sid, "Effect": "Allow", "Action": actions,
+         "Resource": format!("arn:aws:s3:::{bucket}/*")}
+    ]})
+}
+
+#[tokio::test]
+async fn every_role_preset_writes_the_documents_of_its_guide() {
+    let clients = clients().await;
+    let bucket = new_bucket(&clients, "presets").await;
+    let cfn = Cfn::new().await;
+    for guide in GUIDES {
+        let mut props = json!({"Vendor": guide.preset, "Locations": [{"Bucket": bucket}]});
+        if guide.principal == SHOWN_PRINCIPAL {
+            props["TrustedPrincipal"] = json!(SHOWN_PRINCIPAL);
+        }
+        if guide.external_id {
+            props["ExternalId"] = json!(VENDOR_EXTERNAL_ID);
+        }
+        let response = cfn
+            .create(
+                TYPE,
+                &format!("{}Role", guide.preset.replace('-', "")),
+                props,
+            )
+            .await;
+        assert_success(&response);
+        let role = clients
+            .iam
+            .get_role()
+            .role_name(data(&response, "RoleName"))
+            .send()
+            .await
+            .expect("the role exists")
+            .role
+            .expect("a role");
+        let written = role.assume_role_policy_document().and_then(decode_document);
+        assert_eq!(written, Some(trust(guide)), "{}", guide.preset);
+        assert_eq!(
+            role.max_session_duration(),
+            Some(guide.session),
+            "{}",
+            guide.preset
+        );
+        let inline = clients
+            .iam
+            .get_role_policy()
+            .role_name(role.role_name())
+            .policy_name("vendor-access-s3")
+            .send()
+            .await
+            .expect("the policy exists");
+        assert_eq!(
+            decode_document(inline.policy_document()),
+            Some(policy(guide, &bucket)),
+            "{}",
+            guide.preset
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_external_id_the_vendor_issues_cannot_be_omitted_or_made_up() {
+    let cfn = Cfn::new().await;
+    for (preset, title) in [
+        ("census", "Census"),
+        ("fastlabel", "FastLabel"),
+        ("snowflake", "Snowflake"),
+    ] {
+        let mut props = json!({"Vendor": preset, "Locations": [{"Bucket": "presets-bucket"}]});
+        if preset == "snowflake" {
+            props["TrustedPrincipal"] = json!(SHOWN_PRINCIPAL);
+        }
+        let response = cfn.create(TYPE, "Role", props).await;
+        assert_eq!(response["Status"], "FAILED", "{response}");
+        assert!(
+            reason(&response).contains(&format!("ExternalId: is required: {title}")),
+            "{response}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_bucket_policy_vendor_is_no_role_preset() {
+    let cfn = Cfn::new().await;
+    let response = cfn
+        .create(
+            TYPE,
+            "Role",
+            json!({"Vendor": "wandb", "Locations": [{"Bucket": "presets-bucket"}]}),
+        )
+        .await;
+    assert!(
+        reason(&response).contains("Vendor: must be one of"),
+        "{response}"
+    );
+}
