@@ -358,6 +358,16 @@ pub fn presets() -> Vec<(&'static str, &'static Vendor)> {
         .collect()
 }
 
+/// The vendors whose guide gives access by bucket policy: the choices of
+/// `Custom::BucketPolicyStatements`'s `Vendor`.
+pub fn bucket_policy_presets() -> Vec<(&'static str, &'static Vendor)> {
+    CATALOG
+        .iter()
+        .filter(|v| v.mechanism == Mechanism::BucketPolicy && v.fixed_principal().is_some())
+        .map(|v| (v.name, v))
+        .collect()
+}
+
 /// The vendors whose app needs a CORS rule: the choices of `Custom::BucketCors`'s `Vendor`.
 pub fn cors_presets() -> Vec<(&'static str, &'static Vendor)> {
     CATALOG

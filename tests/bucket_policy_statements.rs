@@ -469,3 +469,60 @@ async fn invalid_statements_are_all_reported_before_any_aws_call() {
     }
     assert!(!reason.contains("does not exist"), "{reason}");
 }
+
+#[tokio::test]
+async fn a_bucket_policy_vendors_statements_join_the_buckets_policy_and_leave_it_as_it_was() {
+    // GIVEN a bucket with a policy of its own
+    let lambda = Lambda::start().await;
+    let bucket = lambda.bucket("wandb").await;
+    let original = own_policy(&bucket);
+    lambda.put_policy(&bucket, &original).await;
+    let stack = Stack::new();
+    let prefix = sid_prefix(&stack, "Wandb");
+    let props = json!({"Bucket": bucket, "Vendor": "wandb", "Prefix": "runs/"});
+
+    // WHEN W&B's secure storage connector statements are created
+    let created = lambda
+        .send(stack.create(&lambda.url(), STATEMENTS, "Wandb", props.clone()))
+        .await;
+
+    // THEN W&B's role (its guide's multi-tenant principal) may list the prefix and read,
+    // write and delete below it, and the bucket's own statements are untouched
+    assert_eq!(created["Status"], "SUCCESS", "{created}");
+    let policy = lambda.policy(&bucket).await.expect("a policy");
+    assert_eq!(without(&policy, &prefix), original);
+    let wandb = json!({"AWS": "arn:aws:iam::725579432336:role/WandbIntegration"});
+    let ours: Vec<Value> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| {
+            s["Sid"]
+                .as_str()
+                .is_some_and(|sid| sid.starts_with(&prefix))
+        })
+        .cloned()
+        .collect();
+    assert_eq!(
+        ours,
+        [
+            json!({"Sid": format!("{prefix}VendorListBucket1"), "Effect": "Allow", "Principal": wandb,
+                   "Action": "s3:ListBucket", "Resource": format!("arn:aws:s3:::{bucket}"),
+                   "Condition": {"StringLike": {"s3:prefix": "runs/*"}}}),
+            json!({"Sid": format!("{prefix}VendorBucketLocation"), "Effect": "Allow", "Principal": wandb,
+                   "Action": "s3:GetBucketLocation", "Resource": format!("arn:aws:s3:::{bucket}")}),
+            json!({"Sid": format!("{prefix}VendorReadWriteDeleteObjects"), "Effect": "Allow",
+                   "Principal": wandb,
+                   "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                   "Resource": format!("arn:aws:s3:::{bucket}/runs/*")}),
+        ]
+    );
+
+    // WHEN they are deleted, THEN the policy is the bucket's own again
+    let physical_id = created["PhysicalResourceId"].as_str().unwrap();
+    let deleted = lambda
+        .send(stack.delete(&lambda.url(), STATEMENTS, "Wandb", physical_id, props))
+        .await;
+    assert_eq!(deleted["Status"], "SUCCESS", "{deleted}");
+    assert_eq!(lambda.policy(&bucket).await, Some(original));
+}

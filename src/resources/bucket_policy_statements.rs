@@ -18,11 +18,14 @@ use crate::guardrails::Guardrails;
 use crate::policy::merge::OwnedEntries;
 use crate::policy::network_fence::{NetworkFence, OBJECTS_SID};
 use crate::policy::review;
+use crate::policy::s3_access::{AccessLevel, Location, Network, permission_policy};
+use crate::policy::trust::Trusted;
 use crate::policy::{
     Conditions, Effect, OneOrMany, Partition, Principal, PrincipalType, Statement,
 };
 use crate::rules;
 use crate::settings::Settings;
+use crate::vendors::{self, Vendor};
 
 const POLICY_VERSION: &str = "2012-10-17";
 
@@ -95,7 +98,13 @@ impl BucketPart for BucketPolicyStatements {
     ) -> Vec<Problem> {
         let account = invocation.account();
         let bucket_arn = Partition::of_arn(invocation.stack_id()).bucket_arn(&properties.bucket);
-        let mut problems = Vec::new();
+        let mut problems: Vec<Problem> = properties
+            .vendor
+            .as_ref()
+            .and_then(|grant| self.guardrails.vendor_problem(grant.vendor))
+            .map(|problem| Problem::new("Vendor", problem))
+            .into_iter()
+            .collect();
         for (i, given) in properties.statements.iter().enumerate() {
             let path = format!("Statements[{i}]");
             let statement = &given.statement;
@@ -119,7 +128,66 @@ pub struct BucketPolicyStatementsProperties {
     pub bucket: String,
     pub statements: Vec<NamedStatement>,
     pub restrict_to_network: Option<NetworkFence>,
+    /// A vendor whose guide gives access by bucket policy, with what it may do where.
+    pub vendor: Option<VendorGrant>,
     pub accept_lockout_risk: bool,
+}
+
+/// What `Vendor`, `Access` and `Prefix` ask for: the vendor's principal may list the bucket
+/// (under the prefix) and act on its objects as the access level allows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VendorGrant {
+    pub vendor: &'static Vendor,
+    pub access: AccessLevel,
+    pub prefix: String,
+}
+
+impl VendorGrant {
+    fn read(fields: &mut Fields<'_>) -> Option<VendorGrant> {
+        let vendor = fields.one_of("Vendor", &vendors::bucket_policy_presets());
+        let access = fields.choice("Access");
+        let prefix = fields.string("Prefix").unwrap_or_default();
+        if let Some(why) = rules::prefix_problem(&prefix) {
+            fields.problem("Prefix", why);
+        }
+        let Some(vendor) = vendor else {
+            for given in ["Access", "Prefix"] {
+                if fields.has(given) {
+                    fields.problem(given, "applies only with Vendor");
+                }
+            }
+            return None;
+        };
+        Some(VendorGrant {
+            vendor,
+            access: access.unwrap_or(vendor.access),
+            prefix,
+        })
+    }
+
+    /// The vendor's Allow statements, each with the name its Sid ends in: the same
+    /// least-privilege shape as a vendor's role gets, for its principal.
+    fn statements(&self, partition: Partition, bucket: &str) -> Vec<(String, Statement)> {
+        let principal = Trusted::parse(self.vendor.fixed_principal().unwrap_or_default())
+            .map(|p| Principal::aws(vec![p.arn(partition)]));
+        let Ok(principal) = principal else {
+            return Vec::new();
+        };
+        let location = Location {
+            bucket: bucket.to_string(),
+            prefix: self.prefix.clone(),
+            access: self.access,
+        };
+        let policy = permission_policy(partition, &[location], &Network::default(), &[]);
+        policy
+            .statements
+            .into_iter()
+            .map(|mut statement| {
+                let name = format!("Vendor{}", statement.sid.take().unwrap_or_default());
+                (name, statement.principal(principal.clone()))
+            })
+            .collect()
+    }
 }
 
 /// One statement of `Statements`, as it will be written but for its Sid.
@@ -138,12 +206,16 @@ impl BucketPolicyStatementsProperties {
             .statements
             .iter()
             .map(|s| (s.name.clone(), s.statement.clone()));
+        let vendor = self
+            .vendor
+            .iter()
+            .flat_map(|grant| grant.statements(partition, &self.bucket));
         let fence = self
             .restrict_to_network
             .iter()
             .flat_map(|fence| fence.statements(partition, &self.bucket))
             .map(|(name, statement)| (name.to_string(), statement));
-        given.chain(fence).collect()
+        given.chain(vendor).chain(fence).collect()
     }
 
     fn owned(&self, prefix: &str, partition: Partition) -> OwnedEntries {
@@ -172,16 +244,20 @@ impl FromProperties for BucketPolicyStatementsProperties {
             read_statement(statement, index, bucket.as_deref())
         });
         let restrict_to_network = fields.object("RestrictToNetwork", NetworkFence::read);
+        let vendor = VendorGrant::read(&mut fields);
         let accept_lockout_risk = fields.bool("AcceptLockoutRisk").unwrap_or(false);
-        let has_fence = fields.has("RestrictToNetwork");
+        let has_other = fields.has("RestrictToNetwork") || fields.has("Vendor");
         match &statements {
-            None if !has_fence && !fields.has("Statements") => {
-                fields.problem("Statements", "is required unless RestrictToNetwork is set");
-            }
-            Some(listed) if listed.is_empty() && !has_fence => {
+            None if !has_other && !fields.has("Statements") => {
                 fields.problem(
                     "Statements",
-                    "must list at least one statement unless RestrictToNetwork is set",
+                    "is required unless RestrictToNetwork or Vendor is set",
+                );
+            }
+            Some(listed) if listed.is_empty() && !has_other => {
+                fields.problem(
+                    "Statements",
+                    "must list at least one statement unless RestrictToNetwork or Vendor is set",
                 );
             }
             _ => {}
@@ -191,6 +267,7 @@ impl FromProperties for BucketPolicyStatementsProperties {
             bucket: bucket.unwrap_or_default(),
             statements: statements.unwrap_or_default(),
             restrict_to_network,
+            vendor,
             accept_lockout_risk,
         };
         if problems.is_empty() {
