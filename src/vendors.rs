@@ -69,6 +69,11 @@ pub struct Vendor {
     pub external_id: ExternalIdIssuer,
     /// The role's `MaxSessionDuration`, in seconds.
     pub session_seconds: i32,
+    /// The role must trust itself, besides the vendor (Databricks).
+    pub trusts_itself: bool,
+    /// The vendor's principal or external id exist only once the role does: the role is
+    /// made trusting only itself, and an Update with the vendor's values completes it.
+    pub two_step: bool,
     /// The access to the customer's locations unless the stack says otherwise.
     pub access: AccessLevel,
     /// The vendor's own buckets the role also reads (never inspected for KMS).
@@ -108,6 +113,8 @@ pub const CATALOG: &[Vendor] = &[
         mechanism: Mechanism::Role,
         external_id: ExternalIdIssuer::Customer,
         session_seconds: 43_200,
+        trusts_itself: false,
+        two_step: false,
         access: AccessLevel::ReadWriteDelete,
         vendor_buckets: &[],
         cors: None,
@@ -123,6 +130,8 @@ pub const CATALOG: &[Vendor] = &[
         mechanism: Mechanism::Role,
         external_id: ExternalIdIssuer::NotUsed,
         session_seconds: 3600,
+        trusts_itself: false,
+        two_step: false,
         access: AccessLevel::ReadWriteDelete,
         vendor_buckets: &[],
         cors: None,
@@ -138,6 +147,8 @@ pub const CATALOG: &[Vendor] = &[
         mechanism: Mechanism::Role,
         external_id: ExternalIdIssuer::NotUsed,
         session_seconds: 3600,
+        trusts_itself: false,
+        two_step: false,
         access: AccessLevel::Read,
         vendor_buckets: &["kolena-public-datasets"],
         cors: Some(CorsRule {
@@ -159,6 +170,8 @@ pub const CATALOG: &[Vendor] = &[
         mechanism: Mechanism::Role,
         external_id: ExternalIdIssuer::Vendor,
         session_seconds: 3600,
+        trusts_itself: false,
+        two_step: false,
         access: AccessLevel::Read,
         vendor_buckets: &[],
         cors: None,
@@ -176,6 +189,8 @@ pub const CATALOG: &[Vendor] = &[
         mechanism: Mechanism::Role,
         external_id: ExternalIdIssuer::NotUsed,
         session_seconds: 3600,
+        trusts_itself: false,
+        two_step: false,
         access: AccessLevel::Read,
         vendor_buckets: &[],
         cors: None,
@@ -191,6 +206,8 @@ pub const CATALOG: &[Vendor] = &[
         mechanism: Mechanism::Role,
         external_id: ExternalIdIssuer::Vendor,
         session_seconds: 3600,
+        trusts_itself: false,
+        two_step: false,
         access: AccessLevel::Read,
         vendor_buckets: &[],
         cors: None,
@@ -206,6 +223,8 @@ pub const CATALOG: &[Vendor] = &[
         mechanism: Mechanism::Role,
         external_id: ExternalIdIssuer::Vendor,
         session_seconds: 3600,
+        trusts_itself: false,
+        two_step: false,
         access: AccessLevel::ReadWrite,
         vendor_buckets: &[],
         cors: None,
@@ -221,11 +240,32 @@ pub const CATALOG: &[Vendor] = &[
         mechanism: Mechanism::Role,
         external_id: ExternalIdIssuer::Vendor,
         session_seconds: 3600,
+        trusts_itself: false,
+        two_step: false,
         access: AccessLevel::ReadWrite,
         vendor_buckets: &[],
         cors: None,
         source: Source {
             url: "https://docs.axinom.com/services/encoding/howto/storage-with-assumerole-aws",
+            checked: CHECKED,
+        },
+    },
+    Vendor {
+        name: "databricks",
+        title: "Databricks (Unity Catalog storage credential)",
+        principal: VendorPrincipal::Fixed(
+            "arn:aws:iam::414351767826:role/unity-catalog-prod-UCMasterRole-14S5ZJVKOTYTL",
+        ),
+        mechanism: Mechanism::Role,
+        external_id: ExternalIdIssuer::Vendor,
+        session_seconds: 3600,
+        trusts_itself: true,
+        two_step: true,
+        access: AccessLevel::ReadWriteDelete,
+        vendor_buckets: &[],
+        cors: None,
+        source: Source {
+            url: "https://docs.databricks.com/en/connect/unity-catalog/storage-credentials.html",
             checked: CHECKED,
         },
     },
@@ -236,6 +276,8 @@ pub const CATALOG: &[Vendor] = &[
         mechanism: Mechanism::Role,
         external_id: ExternalIdIssuer::Vendor,
         session_seconds: 3600,
+        trusts_itself: false,
+        two_step: true,
         access: AccessLevel::ReadWriteDelete,
         vendor_buckets: &[],
         cors: None,
@@ -251,6 +293,8 @@ pub const CATALOG: &[Vendor] = &[
         mechanism: Mechanism::Role,
         external_id: ExternalIdIssuer::Vendor,
         session_seconds: 3600,
+        trusts_itself: false,
+        two_step: false,
         access: AccessLevel::Read,
         vendor_buckets: &[],
         cors: None,
@@ -266,6 +310,8 @@ pub const CATALOG: &[Vendor] = &[
         mechanism: Mechanism::Role,
         external_id: ExternalIdIssuer::Vendor,
         session_seconds: 3600,
+        trusts_itself: false,
+        two_step: false,
         access: AccessLevel::Read,
         vendor_buckets: &[],
         cors: None,
@@ -281,6 +327,8 @@ pub const CATALOG: &[Vendor] = &[
         mechanism: Mechanism::Role,
         external_id: ExternalIdIssuer::NotUsed,
         session_seconds: 3600,
+        trusts_itself: false,
+        two_step: false,
         access: AccessLevel::ReadWriteDelete,
         vendor_buckets: &[],
         cors: None,
@@ -296,6 +344,8 @@ pub const CATALOG: &[Vendor] = &[
         mechanism: Mechanism::BucketPolicy,
         external_id: ExternalIdIssuer::NotUsed,
         session_seconds: 3600,
+        trusts_itself: false,
+        two_step: false,
         access: AccessLevel::ReadWrite,
         vendor_buckets: &[],
         cors: None,
@@ -311,6 +361,8 @@ pub const CATALOG: &[Vendor] = &[
         mechanism: Mechanism::BucketPolicy,
         external_id: ExternalIdIssuer::NotUsed,
         session_seconds: 3600,
+        trusts_itself: false,
+        two_step: false,
         access: AccessLevel::ReadWriteDelete,
         vendor_buckets: &[],
         cors: Some(CorsRule {
@@ -332,6 +384,8 @@ pub const CATALOG: &[Vendor] = &[
         mechanism: Mechanism::BucketPolicy,
         external_id: ExternalIdIssuer::NotUsed,
         session_seconds: 3600,
+        trusts_itself: false,
+        two_step: false,
         access: AccessLevel::Read,
         vendor_buckets: &[],
         cors: Some(CorsRule {
@@ -397,6 +451,13 @@ pub fn docs_table() -> String {
             ExternalIdIssuer::Vendor => "issued by the vendor: `ExternalId` required",
             ExternalIdIssuer::NotUsed => "not used (optional)",
         };
+        let mut external_id = external_id.to_string();
+        if v.two_step {
+            external_id.push_str("; two steps: create, then update with the vendor's values");
+        }
+        if v.trusts_itself {
+            external_id.push_str("; the role also trusts itself");
+        }
         let (how, session) = match v.mechanism {
             Mechanism::Role => (
                 "role (`Custom::VendorS3Access`)",

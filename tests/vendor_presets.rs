@@ -206,10 +206,10 @@ async fn an_external_id_the_vendor_issues_cannot_be_omitted_or_made_up() {
     for (preset, title) in [
         ("census", "Census"),
         ("fastlabel", "FastLabel"),
-        ("snowflake", "Snowflake"),
+        ("labelbox", "Labelbox"),
     ] {
         let mut props = json!({"Vendor": preset, "Locations": [{"Bucket": "presets-bucket"}]});
-        if preset == "snowflake" {
+        if preset == "labelbox" {
             props["TrustedPrincipal"] = json!(SHOWN_PRINCIPAL);
         }
         let response = cfn.create(TYPE, "Role", props).await;
@@ -235,4 +235,99 @@ async fn a_bucket_policy_vendor_is_no_role_preset() {
         reason(&response).contains("Vendor: must be one of"),
         "{response}"
     );
+}
+
+/// The trust of a role as IAM has it.
+async fn trust_of(clients: &vendor_access::aws::Clients, name: &str) -> Value {
+    let role = clients
+        .iam
+        .get_role()
+        .role_name(name)
+        .send()
+        .await
+        .expect("the role exists")
+        .role
+        .expect("a role");
+    role.assume_role_policy_document()
+        .and_then(decode_document)
+        .unwrap_or(Value::Null)
+}
+
+const DATABRICKS: &str =
+    "arn:aws:iam::414351767826:role/unity-catalog-prod-UCMasterRole-14S5ZJVKOTYTL";
+
+fn trusts_itself(role_arn: &str, external_id: Option<&str>) -> Value {
+    let mut statement = json!({"Sid": "TrustItself", "Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{}:root", support::ACCOUNT)},
+        "Action": "sts:AssumeRole",
+        "Condition": {"ArnLike": {"aws:PrincipalArn": role_arn}}});
+    if let Some(id) = external_id {
+        statement["Condition"]["StringEquals"] = json!({"sts:ExternalId": id});
+    }
+    statement
+}
+
+#[tokio::test]
+async fn a_databricks_role_trusts_unity_catalog_and_itself_from_one_create() {
+    let clients = clients().await;
+    let bucket = new_bucket(&clients, "unity").await;
+    let cfn = Cfn::new().await;
+    let response = cfn
+        .create(
+            TYPE,
+            "Storage",
+            json!({"Vendor": "databricks", "ExternalId": "0a1b2c3d-databricks-account",
+                   "Locations": [{"Bucket": bucket}]}),
+        )
+        .await;
+    assert_success(&response);
+    let arn = data(&response, "RoleArn");
+    assert_eq!(
+        trust_of(&clients, &data(&response, "RoleName")).await,
+        json!({"Version": "2012-10-17", "Statement": [
+            {"Sid": "TrustVendor", "Effect": "Allow", "Principal": {"AWS": DATABRICKS},
+             "Action": "sts:AssumeRole",
+             "Condition": {"StringEquals": {"sts:ExternalId": "0a1b2c3d-databricks-account"}}},
+            trusts_itself(&arn, Some("0a1b2c3d-databricks-account"))
+        ]})
+    );
+}
+
+#[tokio::test]
+async fn a_two_step_role_trusts_only_itself_until_the_vendors_values_arrive() {
+    // GIVEN a Snowflake storage integration not created yet: no principal, no external id
+    let clients = clients().await;
+    let bucket = new_bucket(&clients, "stage").await;
+    let cfn = Cfn::new().await;
+    let first = json!({"Vendor": "snowflake", "Locations": [{"Bucket": bucket}]});
+    // WHEN the role is created (the first deploy)
+    let created = cfn.create(TYPE, "Stage", first.clone()).await;
+    assert_success(&created);
+    let (arn, name) = (data(&created, "RoleArn"), data(&created, "RoleName"));
+    // THEN it trusts nothing but itself, and says what it waits for
+    assert_eq!(
+        trust_of(&clients, &name).await,
+        json!({"Version": "2012-10-17", "Statement": [trusts_itself(&arn, None)]})
+    );
+    assert!(
+        data(&created, "Warnings").contains("waiting for Snowflake"),
+        "{created}"
+    );
+    // WHEN the second deploy gives DESC INTEGRATION's user and external id
+    let user = "arn:aws:iam::111122223333:user/abc1-s-v2st0000";
+    let second = json!({"Vendor": "snowflake", "TrustedPrincipal": user,
+                        "ExternalId": "MYACCOUNT_SFCRole=2_abc=", "Locations": [{"Bucket": bucket}]});
+    let updated = cfn.update(TYPE, "Stage", &arn, second, first).await;
+    // THEN the same role trusts Snowflake's user with its external id
+    assert_success(&updated);
+    assert_eq!(updated["PhysicalResourceId"], arn.as_str());
+    assert_eq!(
+        trust_of(&clients, &name).await,
+        json!({"Version": "2012-10-17", "Statement": [
+            {"Sid": "TrustVendor", "Effect": "Allow", "Principal": {"AWS": user},
+             "Action": "sts:AssumeRole",
+             "Condition": {"StringEquals": {"sts:ExternalId": "MYACCOUNT_SFCRole=2_abc="}}}
+        ]})
+    );
+    assert_eq!(data(&updated, "Warnings"), "");
 }

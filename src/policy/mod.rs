@@ -293,6 +293,7 @@ pub enum Operator {
     StringEquals,
     StringNotEquals,
     StringLike,
+    ArnLike,
     ArnNotLike,
     IpAddress,
     NotIpAddress,
@@ -301,10 +302,11 @@ pub enum Operator {
 }
 
 impl Operator {
-    const NAMED: [(&'static str, Operator); 7] = [
+    const NAMED: [(&'static str, Operator); 8] = [
         ("StringEquals", Operator::StringEquals),
         ("StringNotEquals", Operator::StringNotEquals),
         ("StringLike", Operator::StringLike),
+        ("ArnLike", Operator::ArnLike),
         ("ArnNotLike", Operator::ArnNotLike),
         ("IpAddress", Operator::IpAddress),
         ("NotIpAddress", Operator::NotIpAddress),

@@ -67,6 +67,57 @@ pub fn trust_policy(
     PolicyDocument::new(vec![statement])
 }
 
+/// What a role's trust asks for beyond its principals and external id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrustShape<'a> {
+    /// The role's own ARN.
+    pub self_arn: &'a str,
+    /// The role must trust itself (Databricks): a second statement lets the account's
+    /// principals assume it only as the role itself, with the external id.
+    pub trusts_itself: bool,
+    /// A two-step vendor's values are not known yet: until an Update gives them, the role
+    /// trusts nothing but itself.
+    pub pending: bool,
+}
+
+/// The trust policy of a role: the vendor's principals (with the external id), and the
+/// role itself when its shape says so.
+pub fn role_trust(
+    partition: Partition,
+    account: &str,
+    principals: &[Trusted],
+    external_id: Option<&str>,
+    shape: TrustShape<'_>,
+) -> PolicyDocument {
+    let itself = |external_id: Option<&str>| {
+        let statement = Statement::new(Effect::Allow)
+            .sid("TrustItself")
+            .principal(Principal::aws(vec![partition.account_root(account)]))
+            .actions(vec!["sts:AssumeRole".into()])
+            .when(
+                Operator::ArnLike,
+                "aws:PrincipalArn",
+                vec![shape.self_arn.to_string()],
+            );
+        match external_id {
+            Some(id) => statement.when(
+                Operator::StringEquals,
+                "sts:ExternalId",
+                vec![id.to_string()],
+            ),
+            None => statement,
+        }
+    };
+    if shape.pending {
+        return PolicyDocument::new(vec![itself(None)]);
+    }
+    let mut document = trust_policy(partition, principals, external_id);
+    if shape.trusts_itself {
+        document.statements.push(itself(external_id));
+    }
+    document
+}
+
 /// The external id in a trust policy this function wrote, if any.
 pub fn external_id_of(trust: &Value) -> Option<String> {
     trust["Statement"]

@@ -18,11 +18,11 @@ use crate::aws::propagation::{Retried, retry_while_propagating};
 use crate::cfn::properties::{Fields, FromProperties, InvalidProperties, Problem, Problems};
 use crate::cfn::{Invocation, Outcome};
 use crate::policy::s3_access::{AccessLevel, Location, S3Access, permission_policy};
-use crate::policy::trust::{Trusted, external_id_of, trust_policy};
+use crate::policy::trust::{TrustShape, Trusted, external_id_of, role_trust};
 use crate::policy::{
     MAX_ROLE_INLINE_POLICY_CHARS, MAX_TRUST_POLICY_CHARS, Partition, PolicyDocument,
 };
-use crate::rules;
+use crate::rules::{self, MAX_IAM_NAME};
 use crate::settings::Settings;
 use crate::vendors::{self, Vendor};
 
@@ -44,6 +44,23 @@ pub struct RoleProperties {
     pub tags: Vec<(String, String)>,
 }
 
+impl RoleProperties {
+    /// A two-step vendor's values are still missing: the role trusts only itself.
+    pub fn pending(&self) -> bool {
+        let Some(vendor) = self.vendor.filter(|v| v.two_step) else {
+            return false;
+        };
+        let missing_id = self.require_external_id
+            && self.external_id.is_none()
+            && !vendor.generates_external_id();
+        self.trusted_principals.is_empty() || missing_id
+    }
+
+    fn trusts_itself(&self) -> bool {
+        self.vendor.is_some_and(|v| v.trusts_itself)
+    }
+}
+
 /// The defaults without a `Vendor`.
 const NO_PRESET: Vendor = Vendor {
     name: "",
@@ -52,6 +69,8 @@ const NO_PRESET: Vendor = Vendor {
     mechanism: vendors::Mechanism::Role,
     external_id: vendors::ExternalIdIssuer::Customer,
     session_seconds: 3600,
+    trusts_itself: false,
+    two_step: false,
     access: AccessLevel::Read,
     vendor_buckets: &[],
     cors: None,
@@ -75,7 +94,11 @@ impl FromProperties for RoleProperties {
         let require_external_id = fields
             .bool("RequireExternalId")
             .unwrap_or(vendor.requires_external_id());
-        if require_external_id && external_id.is_none() && !vendor.generates_external_id() {
+        if require_external_id
+            && external_id.is_none()
+            && !vendor.generates_external_id()
+            && !vendor.two_step
+        {
             fields.problem(
                 "ExternalId",
                 format!(
@@ -127,9 +150,12 @@ fn read_trusted(fields: &mut Fields<'_>, vendor: &Vendor) -> Vec<Trusted> {
     let principals = fields
         .string_list("TrustedPrincipal")
         .or_else(|| vendor.fixed_principal().map(|p| vec![p.to_string()]));
-    let principals = fields
-        .required("TrustedPrincipal", principals)
-        .unwrap_or_default();
+    // A two-step vendor's principal may come in a later Update.
+    let principals = match vendor.two_step {
+        true => principals,
+        false => fields.required("TrustedPrincipal", principals),
+    }
+    .unwrap_or_default();
     if principals.is_empty() && fields.has("TrustedPrincipal") {
         fields.problem("TrustedPrincipal", "must name at least one principal");
     }
@@ -176,7 +202,23 @@ impl RoleProperties {
             self.require_external_id
                 .then(|| "x".repeat(GENERATED_EXTERNAL_ID_LEN))
         });
-        let trust = trust_policy(partition, &self.trusted_principals, external_id.as_deref());
+        let longest_self = format!(
+            "arn:aws:iam::123456789012:role{}{}",
+            self.role_path,
+            "x".repeat(MAX_IAM_NAME)
+        );
+        let shape = TrustShape {
+            self_arn: &longest_self,
+            trusts_itself: self.trusts_itself(),
+            pending: self.pending(),
+        };
+        let trust = role_trust(
+            partition,
+            "123456789012",
+            &self.trusted_principals,
+            external_id.as_deref(),
+            shape,
+        );
         if trust.size() > MAX_TRUST_POLICY_CHARS {
             problems.add(
                 "TrustedPrincipal",
@@ -216,6 +258,13 @@ fn warnings(
     kms: &KmsPlan,
 ) -> Vec<String> {
     let mut warnings = kms.warnings.clone();
+    if properties.pending() {
+        let title = properties.vendor.map_or("the vendor", |v| v.title);
+        warnings.push(format!(
+            "waiting for {title}'s values: the role trusts only itself until an Update gives TrustedPrincipal and ExternalId as {title} shows them (docs/vendors.md, two-step vendors)"
+        ));
+        return warnings;
+    }
     let outside: Vec<String> = properties
         .trusted_principals
         .iter()
@@ -367,19 +416,39 @@ impl PrincipalType for VendorS3Access {
         existing: Option<&Existing>,
         carried: &Option<String>,
     ) -> Result<RolePlan, PrincipalError> {
-        let external_id = properties.external_id.clone().or_else(|| {
-            properties.require_external_id.then(|| {
-                existing
-                    .and_then(|r| r.trust.as_ref())
-                    .and_then(external_id_of)
-                    .or_else(|| carried.clone())
-                    .unwrap_or_else(generate_external_id)
-            })
-        });
-        let trust = trust_policy(
-            Partition::of_arn(invocation.stack_id()),
+        let pending = properties.pending();
+        let external_id = properties
+            .external_id
+            .clone()
+            .filter(|_| !pending)
+            .or_else(|| {
+                (properties.require_external_id && !pending).then(|| {
+                    existing
+                        .and_then(|r| r.trust.as_ref())
+                        .and_then(external_id_of)
+                        .or_else(|| carried.clone())
+                        .unwrap_or_else(generate_external_id)
+                })
+            });
+        let partition = Partition::of_arn(invocation.stack_id());
+        let self_arn = format!(
+            "arn:{}:iam::{}:role{}{}",
+            partition.name(),
+            invocation.account(),
+            entity.path,
+            entity.name
+        );
+        let shape = TrustShape {
+            self_arn: &self_arn,
+            trusts_itself: properties.trusts_itself(),
+            pending,
+        };
+        let trust = role_trust(
+            partition,
+            invocation.account(),
             &properties.trusted_principals,
             external_id.as_deref(),
+            shape,
         );
         check_size(entity, "trust", trust.size(), MAX_TRUST_POLICY_CHARS)?;
         Ok(RolePlan { external_id, trust })
