@@ -177,13 +177,41 @@ SCENARIOS: dict[str, Scenario] = {
         setup=lambda ctx: bucket_merge_setup(ctx),
         state=lambda ctx: bucket_merge_state(ctx),
     ),
+    "35-wandb": Scenario(
+        "Weights & Biases, a bucket-policy vendor: its role gets statements in the bucket's own "
+        "policy and its CORS rule, beside what the bucket had; after the deletes the bucket is "
+        "as before.",
+        setup=lambda ctx: wandb_setup(ctx),
+        state=lambda ctx: show_bucket(ctx, WANDB_BUCKET),
+    ),
     "40-lightly-user": Scenario(
         "Lightly, S3 IAM user access: an IAM user with an access key, for vendors that "
         "take keys instead of assuming a role. Secret values are never printed.",
         setup=lambda ctx: {"Bucket": make_bucket(ctx, "demo-lightly-user-datalake")},
         state=lambda ctx: (show_users(ctx), show_secrets(ctx)),
     ),
+    "45-snowflake-two-step": Scenario(
+        "Snowflake, a two-step vendor: the role exists before Snowflake's user and external id "
+        "do, trusting only itself; an Update with the values from DESC INTEGRATION completes it.",
+        setup=lambda ctx: {"Bucket": make_bucket(ctx, "demo-snowflake-stage")},
+        state=lambda ctx: show_roles(ctx),
+    ),
 }
+
+
+WANDB_BUCKET = "demo-wandb-artifacts"
+
+
+def wandb_setup(ctx: "Context") -> dict:
+    make_bucket(ctx, WANDB_BUCKET)
+    arn = f"arn:aws:s3:::{WANDB_BUCKET}"
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+         "Resource": [arn, f"{arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}
+    ctx.client("s3").put_bucket_policy(Bucket=WANDB_BUCKET, Policy=json.dumps(policy))
+    ctx.say("Before any event, the bucket's own policy:")
+    show_bucket(ctx, WANDB_BUCKET)
+    return {"Bucket": WANDB_BUCKET}
 
 
 SHARED_BUCKET = "demo-shared-data"

@@ -259,7 +259,10 @@ fn warnings(
 ) -> Vec<String> {
     let mut warnings = kms.warnings.clone();
     if properties.pending() {
-        let title = properties.vendor.map_or("the vendor", |v| v.title);
+        // "Snowflake (storage integration)" reads as "Snowflake" here.
+        let title = properties
+            .vendor
+            .map_or("the vendor", |v| v.title.split(" (").next().unwrap_or(v.title));
         warnings.push(format!(
             "waiting for {title}'s values: the role trusts only itself until an Update gives TrustedPrincipal and ExternalId as {title} shows them (docs/vendors.md, two-step vendors)"
         ));
