@@ -105,51 +105,55 @@ impl Vendor {
 
 const CHECKED: &str = "2026-12-02";
 
+/// What an entry leaves unsaid: a role the vendor's own principal assumes, with no external
+/// id, for 1-hour sessions, reading the customer's locations, nothing else.
+pub const ROLE: Vendor = Vendor {
+    name: "",
+    title: "",
+    principal: VendorPrincipal::PerCustomer,
+    mechanism: Mechanism::Role,
+    external_id: ExternalIdIssuer::NotUsed,
+    session_seconds: 3600,
+    trusts_itself: false,
+    two_step: false,
+    access: AccessLevel::Read,
+    vendor_buckets: &[],
+    cors: None,
+    source: Source {
+        url: "",
+        checked: CHECKED,
+    },
+};
+
 pub const CATALOG: &[Vendor] = &[
     Vendor {
         name: "lightly",
         title: "Lightly",
         principal: VendorPrincipal::Fixed("916419735646"),
-        mechanism: Mechanism::Role,
         external_id: ExternalIdIssuer::Customer,
         session_seconds: 43_200,
-        trusts_itself: false,
-        two_step: false,
         access: AccessLevel::ReadWriteDelete,
-        vendor_buckets: &[],
-        cors: None,
         source: Source {
             url: "https://docs.lightly.ai/docs/aws-s3",
             checked: CHECKED,
         },
+        ..ROLE
     },
     Vendor {
         name: "activeloop",
         title: "Activeloop Deep Lake",
         principal: VendorPrincipal::Fixed("arn:aws:iam::597713067985:role/activeloop_backend"),
-        mechanism: Mechanism::Role,
-        external_id: ExternalIdIssuer::NotUsed,
-        session_seconds: 3600,
-        trusts_itself: false,
-        two_step: false,
         access: AccessLevel::ReadWriteDelete,
-        vendor_buckets: &[],
-        cors: None,
         source: Source {
             url: "https://docs.deeplake.ai/latest/setup/storage-and-creds/managed-credentials/aws/provisioning",
             checked: CHECKED,
         },
+        ..ROLE
     },
     Vendor {
         name: "kolena",
         title: "Kolena",
         principal: VendorPrincipal::PerCustomer,
-        mechanism: Mechanism::Role,
-        external_id: ExternalIdIssuer::NotUsed,
-        session_seconds: 3600,
-        trusts_itself: false,
-        two_step: false,
-        access: AccessLevel::Read,
         vendor_buckets: &["kolena-public-datasets"],
         cors: Some(CorsRule {
             allowed_origins: &["https://app.kolena.io"],
@@ -162,23 +166,18 @@ pub const CATALOG: &[Vendor] = &[
             url: "https://docs.kolena.com/advanced-usage/connecting-cloud-storage/amazon-s3/",
             checked: CHECKED,
         },
+        ..ROLE
     },
     Vendor {
         name: "census",
         title: "Census (S3 source)",
         principal: VendorPrincipal::Fixed("341876425553"),
-        mechanism: Mechanism::Role,
         external_id: ExternalIdIssuer::Vendor,
-        session_seconds: 3600,
-        trusts_itself: false,
-        two_step: false,
-        access: AccessLevel::Read,
-        vendor_buckets: &[],
-        cors: None,
         source: Source {
             url: "https://docs.getcensus.com/sources/available-sources/s3",
             checked: CHECKED,
         },
+        ..ROLE
     },
     Vendor {
         name: "bitmovin",
@@ -186,69 +185,46 @@ pub const CATALOG: &[Vendor] = &[
         principal: VendorPrincipal::Fixed(
             "arn:aws:iam::630681592166:user/bitmovinCustomerS3Access",
         ),
-        mechanism: Mechanism::Role,
-        external_id: ExternalIdIssuer::NotUsed,
-        session_seconds: 3600,
-        trusts_itself: false,
-        two_step: false,
-        access: AccessLevel::Read,
-        vendor_buckets: &[],
-        cors: None,
         source: Source {
             url: "https://developer.bitmovin.com/encoding/docs/what-permissions-do-i-need-to-set-on-my-s3-buckets-for-encoding-input-and-output",
             checked: CHECKED,
         },
+        ..ROLE
     },
     Vendor {
         name: "fastlabel",
         title: "FastLabel",
         principal: VendorPrincipal::Fixed("595343846762"),
-        mechanism: Mechanism::Role,
         external_id: ExternalIdIssuer::Vendor,
-        session_seconds: 3600,
-        trusts_itself: false,
-        two_step: false,
-        access: AccessLevel::Read,
-        vendor_buckets: &[],
-        cors: None,
         source: Source {
             url: "https://fastlabel.notion.site/AWS-S3-f7c05cd8333445f68afb2f230e1aedf2",
             checked: CHECKED,
         },
+        ..ROLE
     },
     Vendor {
         name: "axinom-eu",
         title: "Axinom Encoding (EU)",
         principal: VendorPrincipal::Fixed("201119604013"),
-        mechanism: Mechanism::Role,
         external_id: ExternalIdIssuer::Vendor,
-        session_seconds: 3600,
-        trusts_itself: false,
-        two_step: false,
         access: AccessLevel::ReadWrite,
-        vendor_buckets: &[],
-        cors: None,
         source: Source {
             url: "https://docs.axinom.com/services/encoding/howto/storage-with-assumerole-aws",
             checked: CHECKED,
         },
+        ..ROLE
     },
     Vendor {
         name: "axinom-us",
         title: "Axinom Encoding (US)",
         principal: VendorPrincipal::Fixed("358917058612"),
-        mechanism: Mechanism::Role,
         external_id: ExternalIdIssuer::Vendor,
-        session_seconds: 3600,
-        trusts_itself: false,
-        two_step: false,
         access: AccessLevel::ReadWrite,
-        vendor_buckets: &[],
-        cors: None,
         source: Source {
             url: "https://docs.axinom.com/services/encoding/howto/storage-with-assumerole-aws",
             checked: CHECKED,
         },
+        ..ROLE
     },
     Vendor {
         name: "databricks",
@@ -256,115 +232,80 @@ pub const CATALOG: &[Vendor] = &[
         principal: VendorPrincipal::Fixed(
             "arn:aws:iam::414351767826:role/unity-catalog-prod-UCMasterRole-14S5ZJVKOTYTL",
         ),
-        mechanism: Mechanism::Role,
         external_id: ExternalIdIssuer::Vendor,
-        session_seconds: 3600,
         trusts_itself: true,
         two_step: true,
         access: AccessLevel::ReadWriteDelete,
-        vendor_buckets: &[],
-        cors: None,
         source: Source {
             url: "https://docs.databricks.com/en/connect/unity-catalog/storage-credentials.html",
             checked: CHECKED,
         },
+        ..ROLE
     },
     Vendor {
         name: "snowflake",
         title: "Snowflake (storage integration)",
         principal: VendorPrincipal::PerCustomer,
-        mechanism: Mechanism::Role,
         external_id: ExternalIdIssuer::Vendor,
-        session_seconds: 3600,
-        trusts_itself: false,
         two_step: true,
         access: AccessLevel::ReadWriteDelete,
-        vendor_buckets: &[],
-        cors: None,
         source: Source {
             url: "https://docs.snowflake.com/en/user-guide/data-load-s3-config-storage-integration",
             checked: CHECKED,
         },
+        ..ROLE
     },
     Vendor {
         name: "labelbox",
         title: "Labelbox",
         principal: VendorPrincipal::PerCustomer,
-        mechanism: Mechanism::Role,
         external_id: ExternalIdIssuer::Vendor,
-        session_seconds: 3600,
-        trusts_itself: false,
-        two_step: false,
-        access: AccessLevel::Read,
-        vendor_buckets: &[],
-        cors: None,
         source: Source {
             url: "https://docs.labelbox.com/docs/import-aws-s3-data",
             checked: CHECKED,
         },
+        ..ROLE
     },
     Vendor {
         name: "roboflow",
         title: "Roboflow",
         principal: VendorPrincipal::PerCustomer,
-        mechanism: Mechanism::Role,
         external_id: ExternalIdIssuer::Vendor,
-        session_seconds: 3600,
-        trusts_itself: false,
-        two_step: false,
-        access: AccessLevel::Read,
-        vendor_buckets: &[],
-        cors: None,
         source: Source {
             url: "https://docs.roboflow.com/datasets/adding-data/datasources/datasource-credentials/aws-s3",
             checked: CHECKED,
         },
+        ..ROLE
     },
     Vendor {
         name: "dataloop",
         title: "Dataloop",
         principal: VendorPrincipal::PerCustomer,
-        mechanism: Mechanism::Role,
-        external_id: ExternalIdIssuer::NotUsed,
-        session_seconds: 3600,
-        trusts_itself: false,
-        two_step: false,
         access: AccessLevel::ReadWriteDelete,
-        vendor_buckets: &[],
-        cors: None,
         source: Source {
             url: "https://dataloop.ai/docs/aws-cross-account-integration",
             checked: CHECKED,
         },
+        ..ROLE
     },
     Vendor {
         name: "v7",
         title: "V7 Darwin",
         principal: VendorPrincipal::Fixed("arn:aws:iam::258327614892:role/external_s3"),
         mechanism: Mechanism::BucketPolicy,
-        external_id: ExternalIdIssuer::NotUsed,
-        session_seconds: 3600,
-        trusts_itself: false,
-        two_step: false,
         access: AccessLevel::ReadWrite,
-        vendor_buckets: &[],
-        cors: None,
         source: Source {
             url: "https://docs.v7labs.com/docs/aws-s3-configuration",
             checked: CHECKED,
         },
+        ..ROLE
     },
     Vendor {
         name: "wandb",
         title: "Weights & Biases (secure storage connector)",
         principal: VendorPrincipal::Fixed("arn:aws:iam::725579432336:role/WandbIntegration"),
         mechanism: Mechanism::BucketPolicy,
-        external_id: ExternalIdIssuer::NotUsed,
-        session_seconds: 3600,
-        trusts_itself: false,
-        two_step: false,
         access: AccessLevel::ReadWriteDelete,
-        vendor_buckets: &[],
         cors: Some(CorsRule {
             allowed_origins: &["*"],
             allowed_methods: &["GET", "HEAD", "PUT"],
@@ -376,18 +317,13 @@ pub const CATALOG: &[Vendor] = &[
             url: "https://docs.wandb.ai/guides/hosting/data-security/secure-storage-connector",
             checked: CHECKED,
         },
+        ..ROLE
     },
     Vendor {
         name: "segments-ai",
         title: "Segments.ai",
         principal: VendorPrincipal::Fixed("arn:aws:iam::931508227573:user/segmentsai-prod-user"),
         mechanism: Mechanism::BucketPolicy,
-        external_id: ExternalIdIssuer::NotUsed,
-        session_seconds: 3600,
-        trusts_itself: false,
-        two_step: false,
-        access: AccessLevel::Read,
-        vendor_buckets: &[],
         cors: Some(CorsRule {
             allowed_origins: &["https://segments.ai", "https://api.segments.ai"],
             allowed_methods: &["GET"],
@@ -399,6 +335,7 @@ pub const CATALOG: &[Vendor] = &[
             url: "https://docs.segments.ai/how-to-integrate/import-data/cloud-integration",
             checked: CHECKED,
         },
+        ..ROLE
     },
 ];
 

@@ -20,6 +20,7 @@ use crate::cfn::{Failure, Invocation, Outcome, Resource};
 use crate::guardrails::Guardrails;
 use crate::policy::merge::{BUCKET_POLICY, CORS_CONFIGURATION, OwnedEntries, Shape, merge};
 use crate::rules;
+use crate::settings::Settings;
 
 /// S3 refuses a bucket policy larger than this (20 KB).
 pub const MAX_POLICY_BYTES: usize = 20 * 1024;
@@ -420,6 +421,29 @@ fn rule_from_json(rule: &Value) -> Result<CorsRule, String> {
         .map_err(|e| e.to_string())
 }
 
+/// What every resource type owning part of a bucket document works with.
+#[derive(Debug, Clone)]
+pub struct BucketAccess {
+    pub s3: aws_sdk_s3::Client,
+    /// How often to merge again when the entries are missing after a write.
+    pub rounds: Rounds,
+    /// A principal named in a statement may be too new for S3 to accept yet.
+    pub propagation: Backoff,
+    /// What the deployer allows.
+    pub guardrails: Guardrails,
+}
+
+impl BucketAccess {
+    pub fn new(s3: aws_sdk_s3::Client, settings: &Settings) -> Self {
+        BucketAccess {
+            s3,
+            rounds: settings.waits.document_rounds,
+            propagation: settings.waits.propagation,
+            guardrails: settings.guardrails.clone(),
+        }
+    }
+}
+
 /// What one resource type owns in one kind of bucket document.
 pub trait BucketPart: Send + Sync + 'static {
     /// The `ResourceType` it answers, e.g. `Custom::BucketCors`.
@@ -440,10 +464,8 @@ pub trait BucketPart: Send + Sync + 'static {
     fn owned(properties: &Self::Properties, invocation: &Invocation) -> OwnedEntries;
     /// The document of `bucket` these entries go into.
     fn document<'a>(&'a self, bucket: &'a str, invocation: &'a Invocation) -> Self::Document<'a>;
-    /// How often to merge again when the entries are missing after a write.
-    fn rounds(&self) -> Rounds;
-    /// What the deployer allows.
-    fn guardrails(&self) -> &Guardrails;
+    /// The client, waits and guardrails it works with.
+    fn access(&self) -> &BucketAccess;
     /// What the deployer does not allow in the type's own properties; the bucket is
     /// checked for every type.
     fn guard_own(&self, _invocation: &Invocation, _properties: &Self::Properties) -> Vec<Problem> {
@@ -464,7 +486,8 @@ impl<P: BucketPart> MergedIntoBucket<P> {
         let owned = P::owned(&properties, invocation);
         let document = self.0.document(bucket, invocation);
         self.0
-            .rounds()
+            .access()
+            .rounds
             .put_owned(&document, &owned)
             .await
             .map_err(Failure::resource)?;
@@ -487,7 +510,8 @@ impl<P: BucketPart> Resource for MergedIntoBucket<P> {
         let bucket = P::bucket(properties);
         let bucket = self
             .0
-            .guardrails()
+            .access()
+            .guardrails
             .bucket_problem(bucket)
             .map(|problem| Problem::new("Bucket", problem));
         bucket
@@ -536,7 +560,8 @@ impl<P: BucketPart> Resource for MergedIntoBucket<P> {
         }
         let document = self.0.document(bucket, invocation);
         self.0
-            .rounds()
+            .access()
+            .rounds
             .remove_owned(&document, &P::id_prefix(hash))
             .await
             .map_err(Failure::resource)

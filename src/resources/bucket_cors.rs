@@ -6,10 +6,11 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::aws::bucket_documents::{BucketPart, CorsOf, MAX_CORS_RULES, MergedIntoBucket, Rounds};
+use crate::aws::bucket_documents::{
+    BucketAccess, BucketPart, CorsOf, MAX_CORS_RULES, MergedIntoBucket,
+};
 use crate::cfn::Invocation;
 use crate::cfn::properties::{Fields, FromProperties, InvalidProperties, Problem, Problems};
-use crate::guardrails::Guardrails;
 use crate::policy::merge::OwnedEntries;
 use crate::rules;
 use crate::settings::Settings;
@@ -19,17 +20,13 @@ const METHODS: [&str; 5] = ["GET", "PUT", "POST", "DELETE", "HEAD"];
 
 /// The CORS rules of one bucket, owned by one resource.
 pub struct BucketCors {
-    s3: aws_sdk_s3::Client,
-    rounds: Rounds,
-    guardrails: Guardrails,
+    access: BucketAccess,
 }
 
 impl BucketCors {
     pub fn new(s3: aws_sdk_s3::Client, settings: &Settings) -> MergedIntoBucket<Self> {
         MergedIntoBucket(BucketCors {
-            s3,
-            rounds: settings.waits.document_rounds,
-            guardrails: settings.guardrails.clone(),
+            access: BucketAccess::new(s3, settings),
         })
     }
 }
@@ -55,17 +52,13 @@ impl BucketPart for BucketCors {
 
     fn document<'a>(&'a self, bucket: &'a str, _invocation: &'a Invocation) -> CorsOf<'a> {
         CorsOf {
-            s3: &self.s3,
+            s3: &self.access.s3,
             bucket,
         }
     }
 
-    fn rounds(&self) -> Rounds {
-        self.rounds
-    }
-
-    fn guardrails(&self) -> &Guardrails {
-        &self.guardrails
+    fn access(&self) -> &BucketAccess {
+        &self.access
     }
 
     /// A vendor's preset only when the deployer allows the vendor.
@@ -76,7 +69,7 @@ impl BucketPart for BucketCors {
     ) -> Vec<Problem> {
         properties
             .vendor
-            .and_then(|v| self.guardrails.vendor_problem(v))
+            .and_then(|v| self.access.guardrails.vendor_problem(v))
             .map(|problem| Problem::new("Vendor", problem))
             .into_iter()
             .collect()

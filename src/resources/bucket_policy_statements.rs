@@ -7,14 +7,12 @@
 use serde_json::{Map, Value, json};
 
 use crate::aws::bucket_documents::{
-    BucketPart, MAX_POLICY_BYTES, MergedIntoBucket, PolicyOf, Rounds,
+    BucketAccess, BucketPart, MAX_POLICY_BYTES, MergedIntoBucket, PolicyOf,
 };
-use crate::aws::propagation::Backoff;
 use crate::cfn::Invocation;
 use crate::cfn::properties::{
     Choice, Fields, FromProperties, InvalidProperties, Problem, Problems,
 };
-use crate::guardrails::Guardrails;
 use crate::policy::merge::OwnedEntries;
 use crate::policy::network_fence::{NetworkFence, OBJECTS_SID};
 use crate::policy::review;
@@ -31,19 +29,13 @@ const POLICY_VERSION: &str = "2012-10-17";
 
 /// The statements of one bucket's policy, owned by one resource.
 pub struct BucketPolicyStatements {
-    s3: aws_sdk_s3::Client,
-    propagation: Backoff,
-    rounds: Rounds,
-    guardrails: Guardrails,
+    access: BucketAccess,
 }
 
 impl BucketPolicyStatements {
     pub fn new(s3: aws_sdk_s3::Client, settings: &Settings) -> MergedIntoBucket<Self> {
         MergedIntoBucket(BucketPolicyStatements {
-            s3,
-            propagation: settings.waits.propagation,
-            rounds: settings.waits.document_rounds,
-            guardrails: settings.guardrails.clone(),
+            access: BucketAccess::new(s3, settings),
         })
     }
 }
@@ -74,19 +66,15 @@ impl BucketPart for BucketPolicyStatements {
 
     fn document<'a>(&'a self, bucket: &'a str, invocation: &'a Invocation) -> PolicyOf<'a> {
         PolicyOf {
-            s3: &self.s3,
+            s3: &self.access.s3,
             bucket,
-            propagation: self.propagation,
+            propagation: self.access.propagation,
             stop_by: invocation.work_deadline,
         }
     }
 
-    fn rounds(&self) -> Rounds {
-        self.rounds
-    }
-
-    fn guardrails(&self) -> &Guardrails {
-        &self.guardrails
+    fn access(&self) -> &BucketAccess {
+        &self.access
     }
 
     /// Allow statements name only principals the account or the deployer vouches for; a
@@ -101,14 +89,14 @@ impl BucketPart for BucketPolicyStatements {
         let mut problems: Vec<Problem> = properties
             .vendor
             .as_ref()
-            .and_then(|grant| self.guardrails.vendor_problem(grant.vendor))
+            .and_then(|grant| self.access.guardrails.vendor_problem(grant.vendor))
             .map(|problem| Problem::new("Vendor", problem))
             .into_iter()
             .collect();
         for (i, given) in properties.statements.iter().enumerate() {
             let path = format!("Statements[{i}]");
             let statement = &given.statement;
-            for problem in review::allow_problems(statement, account, &self.guardrails) {
+            for problem in review::allow_problems(statement, account, &self.access.guardrails) {
                 problems.push(Problem::new(&path, problem));
             }
             if !properties.accept_lockout_risk

@@ -61,23 +61,10 @@ impl RoleProperties {
     }
 }
 
-/// The defaults without a `Vendor`.
+/// The defaults without a `Vendor`: an external id required (generated when omitted).
 const NO_PRESET: Vendor = Vendor {
-    name: "",
-    title: "",
-    principal: vendors::VendorPrincipal::PerCustomer,
-    mechanism: vendors::Mechanism::Role,
     external_id: vendors::ExternalIdIssuer::Customer,
-    session_seconds: 3600,
-    trusts_itself: false,
-    two_step: false,
-    access: AccessLevel::Read,
-    vendor_buckets: &[],
-    cors: None,
-    source: vendors::Source {
-        url: "",
-        checked: "",
-    },
+    ..vendors::ROLE
 };
 
 impl FromProperties for RoleProperties {
@@ -260,9 +247,9 @@ fn warnings(
     let mut warnings = kms.warnings.clone();
     if properties.pending() {
         // "Snowflake (storage integration)" reads as "Snowflake" here.
-        let title = properties
-            .vendor
-            .map_or("the vendor", |v| v.title.split(" (").next().unwrap_or(v.title));
+        let title = properties.vendor.map_or("the vendor", |v| {
+            v.title.split(" (").next().unwrap_or(v.title)
+        });
         warnings.push(format!(
             "waiting for {title}'s values: the role trusts only itself until an Update gives TrustedPrincipal and ExternalId as {title} shows them (docs/vendors.md, two-step vendors)"
         ));
