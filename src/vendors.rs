@@ -450,12 +450,15 @@ pub fn cdk_types() -> String {
          export type VendorPreset = {};\n\n\
          /** A vendor whose web app needs a CORS rule on the bucket: see docs/vendors.md. */\n\
          export type CorsVendorPreset = {};\n\n\
+         /** A vendor whose guide gives access by bucket policy: see docs/vendors.md. */\n\
+         export type BucketPolicyVendorPreset = {};\n\n\
          /** Presets whose principal each customer gets from the vendor: `trustedPrincipal` is required. */\n\
          export const PRESETS_WITHOUT_PRINCIPAL: readonly VendorPreset[] = [{}];\n\n\
          /** Presets whose external id the vendor issues: `externalId` is required. */\n\
          export const PRESETS_NEEDING_EXTERNAL_ID: readonly VendorPreset[] = [{}];\n",
         quoted(presets().into_iter().map(|(n, _)| n).collect()),
         quoted(cors_presets().into_iter().map(|(n, _)| n).collect()),
+        quoted(bucket_policy_presets().into_iter().map(|(n, _)| n).collect()),
         per_customer.join(", "),
         presets()
             .into_iter()

@@ -2,6 +2,10 @@ import { Lazy } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { invalid, isEmptyList, VendorAccessResource, VendorAccessResourceProps } from './resource';
+import { AccessLevel } from './s3-access';
+import { BucketPolicyVendorPreset } from './vendors';
+
+export { BucketPolicyVendorPreset } from './vendors';
 
 /**
  * A Deny of object actions from outside the listed networks, exempting AWS service
@@ -31,6 +35,20 @@ export interface BucketPolicyStatementsProps extends VendorAccessResourceProps {
   readonly restrictToNetwork?: NetworkRestriction;
 
   /**
+   * A vendor whose guide gives access by bucket policy (docs/vendors.md): its principal may
+   * list the bucket under `prefix` and act on the objects below it as `access` allows.
+   *
+   * @default no vendor
+   */
+  readonly vendor?: BucketPolicyVendorPreset;
+
+  /** With `vendor`: what it may do. @default the preset's access */
+  readonly access?: AccessLevel;
+
+  /** With `vendor`: the key prefix it may use. @default the whole bucket */
+  readonly prefix?: string;
+
+  /**
    * The function refuses a network Deny that exempts nobody (it could lock the account
    * out of the bucket) unless this is true.
    *
@@ -52,8 +70,11 @@ export class BucketPolicyStatements extends VendorAccessResource {
   constructor(scope: Construct, id: string, props: BucketPolicyStatementsProps) {
     const statements = props.statements;
     const network = props.restrictToNetwork;
-    if (isEmptyList(statements) && network === undefined) {
-      throw invalid(id, 'give statements, restrictToNetwork, or both');
+    if (isEmptyList(statements) && network === undefined && props.vendor === undefined) {
+      throw invalid(id, 'give statements, restrictToNetwork or vendor');
+    }
+    if (props.vendor === undefined && (props.access !== undefined || props.prefix !== undefined)) {
+      throw invalid(id, 'access and prefix apply only with vendor');
     }
     if (network !== undefined && [network.sourceIps, network.sourceVpcs, network.sourceVpces].every(isEmptyList)) {
       throw invalid(id, 'restrictToNetwork needs sourceIps, sourceVpcs or sourceVpces');
@@ -69,6 +90,9 @@ export class BucketPolicyStatements extends VendorAccessResource {
         ExemptPrincipalArns: network.exemptPrincipalArns,
         AllowListBucketFor: network.allowListBucketFor,
       },
+      Vendor: props.vendor,
+      Access: props.access,
+      Prefix: props.prefix,
       AcceptLockoutRisk: props.acceptLockoutRisk,
     });
     this.node.addValidation({

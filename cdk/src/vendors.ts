@@ -7,6 +7,9 @@ export type VendorPreset = 'lightly' | 'activeloop' | 'kolena' | 'census' | 'bit
 /** A vendor whose web app needs a CORS rule on the bucket: see docs/vendors.md. */
 export type CorsVendorPreset = 'kolena' | 'wandb' | 'segments-ai';
 
+/** A vendor whose guide gives access by bucket policy: see docs/vendors.md. */
+export type BucketPolicyVendorPreset = 'v7' | 'wandb' | 'segments-ai';
+
 /** Presets whose principal each customer gets from the vendor: `trustedPrincipal` is required. */
 export const PRESETS_WITHOUT_PRINCIPAL: readonly VendorPreset[] = ['kolena', 'snowflake', 'labelbox', 'roboflow', 'dataloop'];
 

@@ -311,6 +311,9 @@ describe('property rendering', () => {
           exemptPrincipalArns: ['arn:aws:iam::111122223333:role/admin'],
           allowListBucketFor: ['arn:aws:iam::111122223333:role/lister'],
         },
+        vendor: 'wandb',
+        access: 'read',
+        prefix: 'runs/',
         acceptLockoutRisk: true,
       });
       // Lazy: a condition added after the construct was created still lands in the template.
@@ -336,6 +339,9 @@ describe('property rendering', () => {
         ExemptPrincipalArns: ['arn:aws:iam::111122223333:role/admin'],
         AllowListBucketFor: ['arn:aws:iam::111122223333:role/lister'],
       },
+      Vendor: 'wandb',
+      Access: 'read',
+      Prefix: 'runs/',
       AcceptLockoutRisk: true,
     });
   });
@@ -452,10 +458,23 @@ describe('props the function would refuse fail at synth time', () => {
     assert.throws(() => new BucketCors(stack(), 'Cors', { serviceToken, bucket: 'b' }), /rules must hold at least one rule/);
   });
 
+  test('access and prefix without a bucket-policy vendor', () => {
+    assert.throws(
+      () =>
+        new BucketPolicyStatements(stack(), 'Policy', {
+          serviceToken,
+          bucket: 'b',
+          restrictToNetwork: { sourceIps: ['10.0.0.0/8'], exemptPrincipalArns: ['arn:aws:iam::111122223333:role/a'] },
+          prefix: 'runs/',
+        }),
+      /access and prefix apply only with vendor/,
+    );
+  });
+
   test('a bucket policy resource with nothing to merge, or a fence without networks', () => {
     assert.throws(
       () => new BucketPolicyStatements(stack(), 'Policy', { serviceToken, bucket: 'b' }),
-      /give statements, restrictToNetwork, or both/,
+      /give statements, restrictToNetwork or vendor/,
     );
     assert.throws(
       () =>
