@@ -458,7 +458,12 @@ pub fn cdk_types() -> String {
          export const PRESETS_NEEDING_EXTERNAL_ID: readonly VendorPreset[] = [{}];\n",
         quoted(presets().into_iter().map(|(n, _)| n).collect()),
         quoted(cors_presets().into_iter().map(|(n, _)| n).collect()),
-        quoted(bucket_policy_presets().into_iter().map(|(n, _)| n).collect()),
+        quoted(
+            bucket_policy_presets()
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect()
+        ),
         per_customer.join(", "),
         presets()
             .into_iter()
