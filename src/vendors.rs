@@ -80,6 +80,9 @@ pub struct Vendor {
     pub vendor_buckets: &'static [&'static str],
     /// The rule `Custom::BucketCors` writes for this vendor, if its app needs one.
     pub cors: Option<CorsRule>,
+    /// A bucket-policy vendor whose own principal must also use the bucket's KMS key
+    /// (W&B): `Custom::BucketPolicyStatements` gives it a grant, retired on delete.
+    pub kms_for_vendor: bool,
     pub source: Source,
 }
 
@@ -119,6 +122,7 @@ pub const ROLE: Vendor = Vendor {
     access: AccessLevel::Read,
     vendor_buckets: &[],
     cors: None,
+    kms_for_vendor: false,
     source: Source {
         url: "",
         checked: CHECKED,
@@ -313,6 +317,7 @@ pub const CATALOG: &[Vendor] = &[
             expose_headers: &["ETag"],
             max_age_seconds: Some(3000),
         }),
+        kms_for_vendor: true,
         source: Source {
             url: "https://docs.wandb.ai/guides/hosting/data-security/secure-storage-connector",
             checked: CHECKED,

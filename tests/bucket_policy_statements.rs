@@ -526,3 +526,84 @@ async fn a_bucket_policy_vendors_statements_join_the_buckets_policy_and_leave_it
     assert_eq!(deleted["Status"], "SUCCESS", "{deleted}");
     assert_eq!(lambda.policy(&bucket).await, Some(original));
 }
+
+#[tokio::test]
+async fn wandb_gets_a_grant_on_the_buckets_key_for_its_own_role_retired_on_delete() {
+    use aws_sdk_s3::types::{
+        ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+        ServerSideEncryptionRule,
+    };
+    // GIVEN a bucket encrypted with a customer managed key and an S3 Bucket Key
+    let lambda = Lambda::start().await;
+    let bucket = lambda.bucket("wandb-kms").await;
+    let clients = support::clients().await;
+    let key = clients.kms.create_key().send().await.unwrap();
+    let key_arn = key.key_metadata().unwrap().arn().unwrap().to_string();
+    let default = ServerSideEncryptionByDefault::builder()
+        .sse_algorithm(ServerSideEncryption::AwsKms)
+        .kms_master_key_id(&key_arn)
+        .build()
+        .unwrap();
+    let rule = ServerSideEncryptionRule::builder()
+        .apply_server_side_encryption_by_default(default)
+        .bucket_key_enabled(true)
+        .build();
+    let configuration = ServerSideEncryptionConfiguration::builder()
+        .rules(rule)
+        .build()
+        .unwrap();
+    lambda
+        .s3
+        .put_bucket_encryption()
+        .bucket(&bucket)
+        .server_side_encryption_configuration(configuration)
+        .send()
+        .await
+        .unwrap();
+    let wandb = "arn:aws:iam::725579432336:role/WandbIntegration";
+    let grants = async || -> Vec<aws_sdk_kms::types::GrantListEntry> {
+        let listed = clients
+            .kms
+            .list_grants()
+            .key_id(&key_arn)
+            .send()
+            .await
+            .unwrap();
+        listed
+            .grants()
+            .iter()
+            .filter(|g| g.grantee_principal() == Some(wandb))
+            .cloned()
+            .collect()
+    };
+    let stack = Stack::new();
+    let props = json!({"Bucket": bucket, "Vendor": "wandb"});
+
+    // WHEN W&B's statements are created
+    let created = lambda
+        .send(stack.create(&lambda.url(), STATEMENTS, "Wandb", props.clone()))
+        .await;
+
+    // THEN W&B's role holds one grant on the key, for reading and writing through the bucket
+    assert_eq!(created["Status"], "SUCCESS", "{created}");
+    assert_eq!(created["Data"]["KmsKeyArns"], key_arn.as_str());
+    let held = grants().await;
+    assert_eq!(held.len(), 1, "{held:?}");
+    let mut operations: Vec<&str> = held[0].operations().iter().map(|o| o.as_str()).collect();
+    operations.sort();
+    assert_eq!(operations, ["Decrypt", "GenerateDataKey"]);
+    let context = held[0]
+        .constraints()
+        .and_then(|c| c.encryption_context_subset())
+        .and_then(|subset| subset.get("aws:s3:arn"))
+        .cloned();
+    assert_eq!(context, Some(format!("arn:aws:s3:::{bucket}")));
+
+    // WHEN they are deleted, THEN so is the grant
+    let physical_id = created["PhysicalResourceId"].as_str().unwrap();
+    let deleted = lambda
+        .send(stack.delete(&lambda.url(), STATEMENTS, "Wandb", physical_id, props))
+        .await;
+    assert_eq!(deleted["Status"], "SUCCESS", "{deleted}");
+    assert!(grants().await.is_empty());
+}

@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
 use super::CallError;
+use super::Clients;
 use super::propagation::{Backoff, Retried, retry_while_propagating};
 use crate::cfn::properties::{FromProperties, Problem};
 use crate::cfn::{Failure, Invocation, Outcome, Resource};
@@ -425,6 +426,7 @@ fn rule_from_json(rule: &Value) -> Result<CorsRule, String> {
 #[derive(Debug, Clone)]
 pub struct BucketAccess {
     pub s3: aws_sdk_s3::Client,
+    pub kms: aws_sdk_kms::Client,
     /// How often to merge again when the entries are missing after a write.
     pub rounds: Rounds,
     /// A principal named in a statement may be too new for S3 to accept yet.
@@ -434,9 +436,10 @@ pub struct BucketAccess {
 }
 
 impl BucketAccess {
-    pub fn new(s3: aws_sdk_s3::Client, settings: &Settings) -> Self {
+    pub fn new(clients: &Clients, settings: &Settings) -> Self {
         BucketAccess {
-            s3,
+            s3: clients.s3.clone(),
+            kms: clients.kms.clone(),
             rounds: settings.waits.document_rounds,
             propagation: settings.waits.propagation,
             guardrails: settings.guardrails.clone(),
@@ -466,6 +469,25 @@ pub trait BucketPart: Send + Sync + 'static {
     fn document<'a>(&'a self, bucket: &'a str, invocation: &'a Invocation) -> Self::Document<'a>;
     /// The client, waits and guardrails it works with.
     fn access(&self) -> &BucketAccess;
+    /// What the type does besides the document once its entries are in place (`old` are
+    /// the properties before an Update); returns outputs to add.
+    fn after_put(
+        &self,
+        _invocation: &Invocation,
+        _properties: &Self::Properties,
+        _old: Option<&Self::Properties>,
+    ) -> impl Future<Output = Result<Vec<(&'static str, String)>, Failure>> + Send {
+        async { Ok(Vec::new()) }
+    }
+    /// What it undoes besides the document, before its entries are removed.
+    fn before_remove(
+        &self,
+        _invocation: &Invocation,
+        _bucket: &str,
+        _properties: Option<&Self::Properties>,
+    ) -> impl Future<Output = Result<(), Failure>> + Send {
+        async { Ok(()) }
+    }
     /// What the deployer does not allow in the type's own properties; the bucket is
     /// checked for every type.
     fn guard_own(&self, _invocation: &Invocation, _properties: &Self::Properties) -> Vec<Problem> {
@@ -481,6 +503,7 @@ impl<P: BucketPart> MergedIntoBucket<P> {
         &self,
         invocation: &Invocation,
         properties: P::Properties,
+        old: Option<&P::Properties>,
     ) -> Result<Outcome, Failure> {
         let bucket = P::bucket(&properties);
         let owned = P::owned(&properties, invocation);
@@ -494,7 +517,11 @@ impl<P: BucketPart> MergedIntoBucket<P> {
         let ids = owned.ids(&<P::Document<'_> as BucketDocument>::SHAPE);
         tracing::info!(bucket, ids = ?ids, "entries in place");
         let id = physical_id(bucket, P::KIND, &invocation.owner().hash());
-        Ok(Outcome::new(id).with(P::IDS_OUTPUT, ids.join(",")))
+        let outcome = Outcome::new(id).with(P::IDS_OUTPUT, ids.join(","));
+        let extras = self.0.after_put(invocation, &properties, old).await?;
+        Ok(extras
+            .into_iter()
+            .fold(outcome, |outcome, (key, value)| outcome.with(key, value)))
     }
 }
 
@@ -525,7 +552,7 @@ impl<P: BucketPart> Resource for MergedIntoBucket<P> {
         invocation: &Invocation,
         properties: P::Properties,
     ) -> Result<Outcome, Failure> {
-        self.put(invocation, properties).await
+        self.put(invocation, properties, None).await
     }
 
     /// The same merge as a create; a changed `Bucket` gives a new physical id, so
@@ -535,9 +562,9 @@ impl<P: BucketPart> Resource for MergedIntoBucket<P> {
         invocation: &Invocation,
         _physical_id: &str,
         properties: P::Properties,
-        _old: Option<P::Properties>,
+        old: Option<P::Properties>,
     ) -> Result<Outcome, Failure> {
-        self.put(invocation, properties).await
+        self.put(invocation, properties, old.as_ref()).await
     }
 
     /// Takes the entries out of the bucket the physical id names, whatever the properties
@@ -546,7 +573,7 @@ impl<P: BucketPart> Resource for MergedIntoBucket<P> {
         &self,
         invocation: &Invocation,
         physical_id: &str,
-        _properties: Option<P::Properties>,
+        properties: Option<P::Properties>,
     ) -> Result<(), Failure> {
         let Some((bucket, hash)) = parse_physical_id(physical_id, P::KIND) else {
             return Ok(());
@@ -558,6 +585,9 @@ impl<P: BucketPart> Resource for MergedIntoBucket<P> {
             );
             return Ok(());
         }
+        self.0
+            .before_remove(invocation, bucket, properties.as_ref())
+            .await?;
         let document = self.0.document(bucket, invocation);
         self.0
             .access()

@@ -172,6 +172,33 @@ fn warn_of_unlimited_grants(plan: &mut KmsPlan) {
     }
 }
 
+/// The grant a bucket-policy vendor's own principal needs on the bucket's default key: `None`
+/// when the bucket needs no KMS (SSE-S3) or the key cannot serve another account (with a
+/// warning).
+pub async fn vendor_key_use(
+    s3: &aws_sdk_s3::Client,
+    kms: &aws_sdk_kms::Client,
+    bucket: &str,
+    access: AccessLevel,
+) -> Result<(Option<KeyUse>, Vec<String>), KmsError> {
+    let mut plan = KmsPlan::default();
+    let Some((key, bucket_key)) = bucket_key(s3, bucket, &mut plan.warnings).await? else {
+        return Ok((None, plan.warnings));
+    };
+    let Some(mut key_use) =
+        key_use(kms, &key, access, KmsAccess::Grant, &mut plan.warnings).await?
+    else {
+        plan.warnings.push(format!(
+            "bucket {bucket} is encrypted with an AWS managed key, which no other account can use: encrypt it with a customer managed key for the vendor to read it"
+        ));
+        return Ok((None, plan.warnings));
+    };
+    key_use.context_bucket = bucket_key.then(|| bucket.to_string());
+    plan.keys.push(key_use.clone());
+    warn_of_unlimited_grants(&mut plan);
+    Ok((Some(key_use), plan.warnings))
+}
+
 /// Fails on the first customer bucket that does not exist. A bucket we may not look at
 /// (another account's) is taken to exist.
 async fn check_buckets_exist(s3: &aws_sdk_s3::Client, access: &S3Access) -> Result<(), KmsError> {

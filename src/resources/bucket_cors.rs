@@ -6,6 +6,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::aws::Clients;
 use crate::aws::bucket_documents::{
     BucketAccess, BucketPart, CorsOf, MAX_CORS_RULES, MergedIntoBucket,
 };
@@ -24,9 +25,9 @@ pub struct BucketCors {
 }
 
 impl BucketCors {
-    pub fn new(s3: aws_sdk_s3::Client, settings: &Settings) -> MergedIntoBucket<Self> {
+    pub fn new(clients: &Clients, settings: &Settings) -> MergedIntoBucket<Self> {
         MergedIntoBucket(BucketCors {
-            access: BucketAccess::new(s3, settings),
+            access: BucketAccess::new(clients, settings),
         })
     }
 }

@@ -9,10 +9,11 @@ use serde_json::{Map, Value, json};
 use crate::aws::bucket_documents::{
     BucketAccess, BucketPart, MAX_POLICY_BYTES, MergedIntoBucket, PolicyOf,
 };
-use crate::cfn::Invocation;
+use crate::aws::{Clients, kms};
 use crate::cfn::properties::{
     Choice, Fields, FromProperties, InvalidProperties, Problem, Problems,
 };
+use crate::cfn::{Failure, Invocation};
 use crate::policy::merge::OwnedEntries;
 use crate::policy::network_fence::{NetworkFence, OBJECTS_SID};
 use crate::policy::review;
@@ -33,10 +34,40 @@ pub struct BucketPolicyStatements {
 }
 
 impl BucketPolicyStatements {
-    pub fn new(s3: aws_sdk_s3::Client, settings: &Settings) -> MergedIntoBucket<Self> {
+    pub fn new(clients: &Clients, settings: &Settings) -> MergedIntoBucket<Self> {
         MergedIntoBucket(BucketPolicyStatements {
-            access: BucketAccess::new(s3, settings),
+            access: BucketAccess::new(clients, settings),
         })
+    }
+}
+
+impl BucketPolicyStatements {
+    /// Retires our grant to the vendor's principal on the bucket's current default key. A
+    /// bucket that is gone, or no longer encrypted with a customer key, has none to retire.
+    async fn retire_vendor_grant(
+        &self,
+        invocation: &Invocation,
+        bucket: &str,
+        grant: &VendorGrant,
+    ) -> Result<(), Failure> {
+        let access = &self.access;
+        let key = match kms::vendor_key_use(&access.s3, &access.kms, bucket, grant.access).await {
+            Ok((key, _)) => key,
+            Err(kms::KmsError::NoSuchBucket(_)) => None,
+            Err(error) => return Err(Failure::resource(error)),
+        };
+        let Some(key) = key else {
+            return Ok(());
+        };
+        let partition = Partition::of_arn(invocation.stack_id());
+        kms::retire_all(
+            &access.kms,
+            &key.key_arn,
+            &grant.principal_arn(partition),
+            &kms::grant_name(&invocation.owner()),
+        )
+        .await
+        .map_err(Failure::resource)
     }
 }
 
@@ -75,6 +106,71 @@ impl BucketPart for BucketPolicyStatements {
 
     fn access(&self) -> &BucketAccess {
         &self.access
+    }
+
+    /// A vendor whose guide asks for it (W&B) gets a grant on the bucket's default key for
+    /// its own principal; a vendor the stack no longer names loses its grant.
+    async fn after_put(
+        &self,
+        invocation: &Invocation,
+        properties: &BucketPolicyStatementsProperties,
+        old: Option<&BucketPolicyStatementsProperties>,
+    ) -> Result<Vec<(&'static str, String)>, Failure> {
+        let partition = Partition::of_arn(invocation.stack_id());
+        let wanted = properties
+            .vendor
+            .as_ref()
+            .filter(|g| g.vendor.kms_for_vendor);
+        let had = old
+            .and_then(|o| o.vendor.as_ref())
+            .filter(|g| g.vendor.kms_for_vendor);
+        if let Some(had) = had.filter(|h| wanted.is_none_or(|w| w.vendor != h.vendor)) {
+            self.retire_vendor_grant(
+                invocation,
+                &old.map(|o| o.bucket.clone()).unwrap_or_default(),
+                had,
+            )
+            .await?;
+        }
+        let Some(grant) = wanted else {
+            return Ok(Vec::new());
+        };
+        let access = &self.access;
+        let (key, warnings) =
+            kms::vendor_key_use(&access.s3, &access.kms, &properties.bucket, grant.access)
+                .await
+                .map_err(Failure::resource)?;
+        let mut outputs = vec![("Warnings", warnings.join(" | "))];
+        if let Some(key) = key {
+            kms::sync_grants(
+                &access.kms,
+                &grant.principal_arn(partition),
+                &kms::grant_name(&invocation.owner()),
+                &[&key],
+                &[],
+                &access.propagation,
+                invocation.work_deadline,
+            )
+            .await
+            .map_err(Failure::resource)?;
+            outputs.push(("KmsKeyArns", key.key_arn));
+        }
+        Ok(outputs)
+    }
+
+    async fn before_remove(
+        &self,
+        invocation: &Invocation,
+        bucket: &str,
+        properties: Option<&BucketPolicyStatementsProperties>,
+    ) -> Result<(), Failure> {
+        let grant = properties
+            .and_then(|p| p.vendor.as_ref())
+            .filter(|g| g.vendor.kms_for_vendor);
+        match grant {
+            Some(grant) => self.retire_vendor_grant(invocation, bucket, grant).await,
+            None => Ok(()),
+        }
     }
 
     /// Allow statements name only principals the account or the deployer vouches for; a
@@ -153,14 +249,17 @@ impl VendorGrant {
         })
     }
 
+    /// The vendor's principal, as IAM names it in the stack's partition.
+    fn principal_arn(&self, partition: Partition) -> String {
+        Trusted::parse(self.vendor.fixed_principal().unwrap_or_default())
+            .map(|p| p.arn(partition))
+            .unwrap_or_default()
+    }
+
     /// The vendor's Allow statements, each with the name its Sid ends in: the same
     /// least-privilege shape as a vendor's role gets, for its principal.
     fn statements(&self, partition: Partition, bucket: &str) -> Vec<(String, Statement)> {
-        let principal = Trusted::parse(self.vendor.fixed_principal().unwrap_or_default())
-            .map(|p| Principal::aws(vec![p.arn(partition)]));
-        let Ok(principal) = principal else {
-            return Vec::new();
-        };
+        let principal = Principal::aws(vec![self.principal_arn(partition)]);
         let location = Location {
             bucket: bucket.to_string(),
             prefix: self.prefix.clone(),

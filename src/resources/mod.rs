@@ -21,9 +21,8 @@ pub fn registry(clients: &Clients, settings: &Settings) -> Registry {
             clients.clone(),
             settings.clone(),
         ))
-        .with(bucket_cors::BucketCors::new(clients.s3.clone(), settings))
+        .with(bucket_cors::BucketCors::new(clients, settings))
         .with(bucket_policy_statements::BucketPolicyStatements::new(
-            clients.s3.clone(),
-            settings,
+            clients, settings,
         ))
 }

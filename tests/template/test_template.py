@@ -1061,6 +1061,14 @@ def grant_scenarios(partition="aws"):
          {"kms:GrantOperations": data, "kms:GranteePrincipal": f"arn:{partition}:iam::{ACCOUNT}:role/admin"}, "NotAllowed"),
         ("a grant on a key of another account", key.replace(ACCOUNT, OTHER_ACCOUNT),
          {"kms:GrantOperations": data, "kms:GranteePrincipal": role}, "NotAllowed"),
+        ("a data grant to W&B's integration role (its guide)", key,
+         {"kms:GrantOperations": data, "kms:GranteePrincipal": "arn:aws:iam::725579432336:role/WandbIntegration"},
+         "Allow"),
+        ("a grant with Encrypt to W&B's role", key,
+         {"kms:GrantOperations": ["Decrypt", "Encrypt"], "kms:GranteePrincipal": "arn:aws:iam::725579432336:role/WandbIntegration"},
+         "NotAllowed"),
+        ("a data grant to another role of W&B's account", key,
+         {"kms:GrantOperations": data, "kms:GranteePrincipal": "arn:aws:iam::725579432336:role/Other"}, "NotAllowed"),
     ]
 
 
