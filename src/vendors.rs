@@ -78,6 +78,9 @@ pub struct Vendor {
     pub access: AccessLevel,
     /// The vendor's own buckets the role also reads (never inspected for KMS).
     pub vendor_buckets: &'static [&'static str],
+    /// Object actions the guide needs with every write (Segment's `s3:PutObjectAcl`); the
+    /// permissions boundary allows them.
+    pub extra_writes: &'static [&'static str],
     /// The rule `Custom::BucketCors` writes for this vendor, if its app needs one.
     pub cors: Option<CorsRule>,
     /// A bucket-policy vendor whose own principal must also use the bucket's KMS key
@@ -121,6 +124,7 @@ pub const ROLE: Vendor = Vendor {
     two_step: false,
     access: AccessLevel::Read,
     vendor_buckets: &[],
+    extra_writes: &[],
     cors: None,
     kms_for_vendor: false,
     source: Source {
@@ -242,6 +246,21 @@ pub const CATALOG: &[Vendor] = &[
         access: AccessLevel::ReadWriteDelete,
         source: Source {
             url: "https://docs.databricks.com/en/connect/unity-catalog/storage-credentials.html",
+            checked: CHECKED,
+        },
+        ..ROLE
+    },
+    Vendor {
+        name: "segment",
+        title: "Segment (AWS S3 destination)",
+        principal: VendorPrincipal::Fixed(
+            "arn:aws:iam::595280932656:role/segment-s3-integration-production-access",
+        ),
+        external_id: ExternalIdIssuer::Vendor,
+        access: AccessLevel::ReadWrite,
+        extra_writes: &["s3:PutObjectAcl"],
+        source: Source {
+            url: "https://segment.com/docs/connections/storage/catalog/aws-s3/",
             checked: CHECKED,
         },
         ..ROLE

@@ -33,6 +33,12 @@ const READ_WRITE_DELETE: (&str, &[&str]) = (
     &["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
 );
 
+/// Segment writes each file with an ACL: `s3:PutObject` and `s3:PutObjectAcl`.
+const SEGMENT_WRITES: (&str, &[&str]) = (
+    "ReadWriteObjects",
+    &["s3:GetObject", "s3:PutObject", "s3:PutObjectAcl"],
+);
+
 const GUIDES: &[Guide] = &[
     // "specify the AWS Account ID of Lightly: 916419735646"; 12-hour sessions.
     Guide {
@@ -87,6 +93,14 @@ const GUIDES: &[Guide] = &[
         external_id: true,
         session: 3600,
         objects: READ_WRITE,
+    },
+    // Segment's role, with the workspace id as external id; writes under segment-logs/.
+    Guide {
+        preset: "segment",
+        principal: "arn:aws:iam::595280932656:role/segment-s3-integration-production-access",
+        external_id: true,
+        session: 3600,
+        objects: SEGMENT_WRITES,
     },
     // The IAM user and external id from DESC INTEGRATION; load, unload and purge.
     Guide {

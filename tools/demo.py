@@ -94,7 +94,7 @@ BOUNDARY_DOCUMENT = {
         {
             "Sid": "ObjectsOfAllowedBuckets",
             "Effect": "Allow",
-            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:PutObjectAcl", "s3:DeleteObject"],
             "Resource": "arn:aws:s3:::demo-*/*",
             "Condition": {"StringEquals": {"aws:ResourceAccount": "123456789012"}},
         },

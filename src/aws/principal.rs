@@ -26,7 +26,7 @@ use super::secrets::SecretError;
 use super::{CallError, Clients};
 use crate::cfn::properties::{FromProperties, Problem};
 use crate::cfn::{Failure, Invocation, Outcome, OwnerId, Resource};
-use crate::policy::s3_access::{Location, S3Access, permission_policy};
+use crate::policy::s3_access::{Location, S3Access, permission_policy_with};
 use crate::policy::{Partition, PolicyDocument};
 use crate::rules::MAX_TAGS;
 use crate::settings::Settings;
@@ -91,6 +91,8 @@ pub struct Common<'a> {
     pub tags: &'a [(String, String)],
     /// The principals the entity names (a role's trusted ones), for messages.
     pub principals: String,
+    /// Object actions the vendor needs with every write (see `vendors::Vendor`).
+    pub extra_writes: &'a [&'static str],
 }
 
 impl Common<'_> {
@@ -344,11 +346,12 @@ fn policy_for<R: PrincipalType>(
     kms: &KmsPlan,
 ) -> PolicyDocument {
     let common = resource.common(properties);
-    permission_policy(
+    permission_policy_with(
         Partition::of_arn(invocation.stack_id()),
         &common.locations(),
         &common.s3.network,
         &kms.iam_statements(),
+        common.extra_writes,
     )
 }
 

@@ -263,6 +263,18 @@ pub fn permission_policy(
     network: &Network,
     kms_keys: &[KeyStatementFor],
 ) -> PolicyDocument {
+    permission_policy_with(partition, locations, network, kms_keys, &[])
+}
+
+/// [`permission_policy`], with `extra_writes`, the object actions a vendor's guide needs
+/// with every write (Segment's `s3:PutObjectAcl`), added where objects may be written.
+pub fn permission_policy_with(
+    partition: Partition,
+    locations: &[Location],
+    network: &Network,
+    kms_keys: &[KeyStatementFor],
+    extra_writes: &[&str],
+) -> PolicyDocument {
     let mut buckets: Vec<&str> = Vec::new();
     for location in locations {
         if !buckets.contains(&location.bucket.as_str()) {
@@ -284,7 +296,13 @@ pub fn permission_policy(
         AccessLevel::ReadWrite,
         AccessLevel::ReadWriteDelete,
     ] {
-        statements.extend(object_statements(partition, level, locations, network));
+        statements.extend(object_statements(
+            partition,
+            level,
+            locations,
+            network,
+            extra_writes,
+        ));
     }
     statements.extend(kms_statements(partition, kms_keys));
     PolicyDocument::new(statements)
@@ -318,6 +336,7 @@ fn object_statements(
     level: AccessLevel,
     locations: &[Location],
     network: &Network,
+    extra_writes: &[&str],
 ) -> Vec<Statement> {
     let resources: Vec<String> = locations
         .iter()
@@ -327,20 +346,25 @@ fn object_statements(
     if resources.is_empty() {
         return Vec::new();
     }
+    let mut actions = level.object_actions().to_vec();
+    if actions.contains(&"s3:PutObject") {
+        for extra in extra_writes {
+            if !actions.contains(extra) {
+                actions.push(extra);
+            }
+        }
+    }
+    let actions = actions.as_slice();
     let conditions = network.allow_conditions();
     if conditions.is_empty() {
-        return vec![Statement::allow(
-            level.sid(),
-            level.object_actions(),
-            resources,
-        )];
+        return vec![Statement::allow(level.sid(), actions, resources)];
     }
     conditions
         .into_iter()
         .map(|(suffix, operator, key, values)| {
             Statement::allow(
                 &format!("{}{suffix}", level.sid()),
-                level.object_actions(),
+                actions,
                 resources.clone(),
             )
             .when(operator, key, values.to_vec())

@@ -17,7 +17,7 @@ use crate::aws::principal::{
 use crate::aws::propagation::{Retried, retry_while_propagating};
 use crate::cfn::properties::{Fields, FromProperties, InvalidProperties, Problem, Problems};
 use crate::cfn::{Invocation, Outcome};
-use crate::policy::s3_access::{AccessLevel, Location, S3Access, permission_policy};
+use crate::policy::s3_access::{AccessLevel, Location, S3Access, permission_policy_with};
 use crate::policy::trust::{TrustShape, Trusted, external_id_of, role_trust};
 use crate::policy::{
     MAX_ROLE_INLINE_POLICY_CHARS, MAX_TRUST_POLICY_CHARS, Partition, PolicyDocument,
@@ -217,11 +217,12 @@ impl RoleProperties {
         }
         let mut locations = self.s3.locations.clone();
         locations.extend(self.vendor_locations.iter().cloned());
-        let policy = permission_policy(
+        let policy = permission_policy_with(
             partition,
             &locations,
             &self.s3.network,
             &self.s3.named_keys(),
+            self.vendor.map_or(&[], |v| v.extra_writes),
         );
         if policy.size() > MAX_ROLE_INLINE_POLICY_CHARS {
             problems.add(
@@ -358,6 +359,7 @@ impl PrincipalType for VendorS3Access {
             s3: &properties.s3,
             vendor_locations: &properties.vendor_locations,
             tags: &properties.tags,
+            extra_writes: properties.vendor.map_or(&[], |v| v.extra_writes),
             principals: properties
                 .trusted_principals
                 .iter()

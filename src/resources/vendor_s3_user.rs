@@ -354,6 +354,7 @@ impl PrincipalType for VendorS3User {
             vendor_locations: &[],
             tags: &properties.tags,
             principals: String::new(),
+            extra_writes: &[],
         }
     }
 

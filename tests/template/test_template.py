@@ -698,7 +698,7 @@ def resource_account_pinned(statement, account):
 
 
 S3_BUCKET_ACTIONS = ("s3:ListBucket", "s3:GetBucketLocation")
-S3_OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")
+S3_OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:PutObjectAcl", "s3:DeleteObject")
 # Exactly what the function ever writes into a role's or user's policy.
 BOUNDARY_ACTIONS = S3_BUCKET_ACTIONS + S3_OBJECT_ACTIONS + ("kms:Decrypt", "kms:GenerateDataKey")
 
