@@ -13,6 +13,7 @@ pub const ALLOWED_BUCKETS_ENV: &str = "VENDOR_ACCESS_ALLOWED_BUCKETS";
 pub const ALLOWED_VENDORS_ENV: &str = "VENDOR_ACCESS_ALLOWED_VENDORS";
 pub const ALLOWED_TRUSTED_PRINCIPALS_ENV: &str = "VENDOR_ACCESS_ALLOWED_TRUSTED_PRINCIPALS";
 pub const ALLOWED_KMS_KEY_ARNS_ENV: &str = "VENDOR_ACCESS_ALLOWED_KMS_KEY_ARNS";
+pub const ALLOWED_ROOT_ROLE_NAMES_ENV: &str = "VENDOR_ACCESS_ALLOWED_ROOT_ROLE_NAMES";
 
 /// The deployer's allow-lists.
 #[derive(Debug, Clone, Default)]
@@ -26,6 +27,8 @@ pub struct Guardrails {
     pub trusted_principals: Vec<String>,
     /// KMS key ARNs (or `*`-patterns) beyond the default keys of allowed buckets.
     pub kms_key_arns: Vec<String>,
+    /// Role names a vendor requires at path `/`, outside the fence (Scale's).
+    pub root_role_names: Vec<String>,
 }
 
 /// A comma-separated list from the environment; unset and empty are both "none".
@@ -49,6 +52,7 @@ impl Guardrails {
             vendors: (!every_vendor).then_some(vendors),
             trusted_principals: list(ALLOWED_TRUSTED_PRINCIPALS_ENV),
             kms_key_arns: list(ALLOWED_KMS_KEY_ARNS_ENV),
+            root_role_names: list(ALLOWED_ROOT_ROLE_NAMES_ENV),
         }
     }
 
@@ -127,6 +131,17 @@ impl Guardrails {
             })
     }
 
+    /// Why a role named `name` may not be made at path `/`, if it may not.
+    pub fn root_role_problem(&self, name: &str) -> Option<String> {
+        if self.root_role_names.iter().any(|n| n == name) {
+            return None;
+        }
+        Some(format!(
+            "\"/\" is outside /vendor-access/, where this function manages roles; the deployer allows a role at / only by name: add {name} to the AllowedRootRoleNames parameter of the vendor-access stack (allowed now: {})",
+            shown(&self.root_role_names)
+        ))
+    }
+
     /// Why `key_arn` may not be named, if it may not.
     pub fn kms_key_problem(&self, key_arn: &str) -> Option<String> {
         if self
@@ -188,6 +203,7 @@ mod tests {
                 "arn:aws:iam::555566667777:role/partner".into(),
             ],
             kms_key_arns: vec![],
+            root_role_names: vec![],
         }
     }
 

@@ -69,6 +69,10 @@ pub struct Vendor {
     pub external_id: ExternalIdIssuer,
     /// The role's `MaxSessionDuration`, in seconds.
     pub session_seconds: i32,
+    /// The vendor builds the role's ARN itself from the account id and this name (Scale):
+    /// the role must have this name at path `/`, outside the function's `/vendor-access/`
+    /// fence, which only the deployer can allow (`AllowedRootRoleNames`).
+    pub role_name: Option<&'static str>,
     /// The role must trust itself, besides the vendor (Databricks).
     pub trusts_itself: bool,
     /// The vendor's principal or external id exist only once the role does: the role is
@@ -120,6 +124,7 @@ pub const ROLE: Vendor = Vendor {
     mechanism: Mechanism::Role,
     external_id: ExternalIdIssuer::NotUsed,
     session_seconds: 3600,
+    role_name: None,
     trusts_itself: false,
     two_step: false,
     access: AccessLevel::Read,
@@ -172,6 +177,18 @@ pub const CATALOG: &[Vendor] = &[
         }),
         source: Source {
             url: "https://docs.kolena.com/advanced-usage/connecting-cloud-storage/amazon-s3/",
+            checked: CHECKED,
+        },
+        ..ROLE
+    },
+    Vendor {
+        name: "scale",
+        title: "Scale AI",
+        principal: VendorPrincipal::Fixed("307185671274"),
+        external_id: ExternalIdIssuer::Vendor,
+        role_name: Some("ScaleAI-Integration"),
+        source: Source {
+            url: "https://scale.com/docs/aws-s3",
             checked: CHECKED,
         },
         ..ROLE
@@ -363,6 +380,11 @@ pub const CATALOG: &[Vendor] = &[
     },
 ];
 
+/// The role names vendors require at path `/` (see [`Vendor::role_name`]).
+pub fn root_role_names() -> impl Iterator<Item = &'static str> {
+    CATALOG.iter().filter_map(|v| v.role_name)
+}
+
 /// The vendors that assume a role, by preset name: the choices of `Custom::VendorS3Access`'s
 /// `Vendor`.
 pub fn presets() -> Vec<(&'static str, &'static Vendor)> {
@@ -418,6 +440,11 @@ pub fn docs_table() -> String {
         }
         if v.trusts_itself {
             external_id.push_str("; the role also trusts itself");
+        }
+        if let Some(name) = v.role_name {
+            external_id.push_str(&format!(
+                "; the role must be `{name}` at path `/` (the deployer allows it: `AllowedRootRoleNames`)"
+            ));
         }
         let (how, session) = match v.mechanism {
             Mechanism::Role => (

@@ -37,6 +37,7 @@ fn deployer() -> Settings {
         vendors: Some(vec!["lightly".into(), "kolena".into()]),
         trusted_principals: vec!["111122223333".into()],
         kms_key_arns: vec![],
+        root_role_names: vec![],
     };
     settings
 }
@@ -155,6 +156,40 @@ async fn attack_1_an_outside_account_on_any_bucket_with_a_grant_is_refused_befor
         0,
         "no AWS call for a refused request"
     );
+}
+
+#[tokio::test]
+async fn a_role_outside_the_fence_needs_the_deployers_leave_by_name() {
+    let (cfn, aws) = recorded(&deployer()).await;
+    // Scale builds its role's ARN from the account id: the role must be at "/"
+    let mut settings = deployer();
+    settings.guardrails.vendors = None;
+    let (cfn_all_vendors, _) = recorded(&settings).await;
+    let scale = cfn_all_vendors
+        .create(
+            ROLE,
+            "Scale",
+            json!({"Vendor": "scale", "ExternalId": "scale-shown-external-id",
+                   "Locations": [{"Bucket": "datalake-raw"}]}),
+        )
+        .await;
+    assert_refused(
+        &scale,
+        &[
+            "RolePath: \"/\" is outside /vendor-access/",
+            "AllowedRootRoleNames",
+        ],
+    );
+    // and no other role may sit at "/", whatever its name
+    let root = cfn
+        .create(
+            ROLE,
+            "Root",
+            json!({"Vendor": "lightly", "RolePath": "/", "Locations": [{"Bucket": "datalake-raw"}]}),
+        )
+        .await;
+    assert_refused(&root, &["RolePath: \"/\" must be /vendor-access/"]);
+    assert_eq!(aws_requests(&aws).await, 0);
 }
 
 #[tokio::test]

@@ -345,3 +345,46 @@ async fn a_two_step_role_trusts_only_itself_until_the_vendors_values_arrive() {
     );
     assert_eq!(data(&updated, "Warnings"), "");
 }
+
+#[tokio::test]
+async fn scales_role_has_the_name_scale_requires_at_the_root_path_where_the_deployer_allows_it() {
+    // GIVEN a deployer who allows the role Scale requires at "/"
+    let clients = clients().await;
+    let bucket = new_bucket(&clients, "scale").await;
+    let mut settings = support::settings();
+    settings.guardrails.root_role_names = vec!["ScaleAI-Integration".into()];
+    let cfn = Cfn::with_registry(vendor_access::resources::registry(&clients, &settings));
+    let props = json!({"Vendor": "scale", "ExternalId": VENDOR_EXTERNAL_ID,
+                       "Locations": [{"Bucket": bucket}]});
+    // WHEN the preset is created
+    let created = cfn.create(TYPE, "Scale", props.clone()).await;
+    // THEN Scale's account may assume arn:aws:iam::ACCOUNT:role/ScaleAI-Integration
+    assert_success(&created);
+    let arn = data(&created, "RoleArn");
+    assert_eq!(
+        arn,
+        format!("arn:aws:iam::{}:role/ScaleAI-Integration", support::ACCOUNT)
+    );
+    let guide = Guide {
+        preset: "scale",
+        principal: "arn:aws:iam::307185671274:root",
+        external_id: true,
+        session: 3600,
+        objects: READ,
+    };
+    assert_eq!(
+        trust_of(&clients, "ScaleAI-Integration").await,
+        trust(&guide)
+    );
+    // AND a Delete removes it
+    assert_success(&cfn.delete(TYPE, "Scale", &arn, props).await);
+    assert!(
+        clients
+            .iam
+            .get_role()
+            .role_name("ScaleAI-Integration")
+            .send()
+            .await
+            .is_err()
+    );
+}

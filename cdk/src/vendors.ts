@@ -2,7 +2,7 @@
 // tests/vendor_catalog.rs fails when it differs. Do not edit by hand.
 
 /** A vendor preset of `VendorS3Access` and `VendorS3User`: see docs/vendors.md. */
-export type VendorPreset = 'lightly' | 'activeloop' | 'kolena' | 'census' | 'bitmovin' | 'fastlabel' | 'axinom-eu' | 'axinom-us' | 'databricks' | 'segment' | 'snowflake' | 'labelbox' | 'roboflow' | 'dataloop';
+export type VendorPreset = 'lightly' | 'activeloop' | 'kolena' | 'scale' | 'census' | 'bitmovin' | 'fastlabel' | 'axinom-eu' | 'axinom-us' | 'databricks' | 'segment' | 'snowflake' | 'labelbox' | 'roboflow' | 'dataloop';
 
 /** A vendor whose web app needs a CORS rule on the bucket: see docs/vendors.md. */
 export type CorsVendorPreset = 'kolena' | 'wandb' | 'segments-ai';
@@ -14,4 +14,4 @@ export type BucketPolicyVendorPreset = 'v7' | 'wandb' | 'segments-ai';
 export const PRESETS_WITHOUT_PRINCIPAL: readonly VendorPreset[] = ['kolena', 'snowflake', 'labelbox', 'roboflow', 'dataloop'];
 
 /** Presets whose external id the vendor issues: `externalId` is required. */
-export const PRESETS_NEEDING_EXTERNAL_ID: readonly VendorPreset[] = ['census', 'fastlabel', 'axinom-eu', 'axinom-us', 'databricks', 'segment', 'snowflake', 'labelbox', 'roboflow'];
+export const PRESETS_NEEDING_EXTERNAL_ID: readonly VendorPreset[] = ['scale', 'census', 'fastlabel', 'axinom-eu', 'axinom-us', 'databricks', 'segment', 'snowflake', 'labelbox', 'roboflow'];

@@ -180,9 +180,13 @@ impl Entity {
         (!name.is_empty()).then(|| Entity::new(kind, name, path))
     }
 
-    /// Whether this is an entity this function could have made: one under its path.
+    /// Whether this is an entity this function could have made: one under its path, or a
+    /// role a vendor requires at `/` by name (made only where the deployer allows it).
     pub fn is_fenced(&self) -> bool {
         self.path.starts_with(IAM_PATH)
+            || (self.kind == EntityKind::Role
+                && self.path == "/"
+                && crate::vendors::root_role_names().any(|n| n == self.name))
     }
 
     /// "role NAME" or "user NAME", as messages name it.

@@ -105,7 +105,10 @@ impl FromProperties for RoleProperties {
                 access: AccessLevel::Read,
             })
             .collect();
-        let (role_name, role_path) = rules::read_name_and_path(&mut fields, "Role");
+        let (role_name, role_path) = match vendor.role_name {
+            Some(required) => read_required_name(&mut fields, vendor, required),
+            None => rules::read_name_and_path(&mut fields, "Role"),
+        };
         let description = fields.string("Description");
         if let Some(why) = description.as_deref().and_then(rules::description_problem) {
             fields.problem("Description", why);
@@ -157,6 +160,29 @@ fn read_trusted(fields: &mut Fields<'_>, vendor: &Vendor) -> Vec<Trusted> {
             }
         })
         .collect()
+}
+
+/// A vendor that builds the role's ARN from the account id and a name of its own (Scale):
+/// the role gets that name at path `/` (the guard checks the deployer allows it).
+fn read_required_name(
+    fields: &mut Fields<'_>,
+    vendor: &Vendor,
+    required: &str,
+) -> (Option<String>, String) {
+    let name = fields
+        .string("RoleName")
+        .unwrap_or_else(|| required.to_string());
+    let path = fields.string("RolePath").unwrap_or_else(|| "/".to_string());
+    if name != required || path != "/" {
+        fields.problem(
+            "RoleName",
+            format!(
+                "{} builds the role's ARN itself from your account id and {required}: RoleName must be {required} and RolePath /",
+                vendor.title
+            ),
+        );
+    }
+    (Some(name), path)
 }
 
 fn read_session(fields: &mut Fields<'_>, default: i32) -> i32 {
@@ -377,6 +403,12 @@ impl PrincipalType for VendorS3Access {
             .vendor
             .and_then(|v| guardrails.vendor_problem(v))
             .map(|problem| Problem::new("Vendor", problem));
+        let root = (properties.role_path == "/")
+            .then(|| {
+                guardrails.root_role_problem(properties.role_name.as_deref().unwrap_or_default())
+            })
+            .flatten()
+            .map(|problem| Problem::new("RolePath", problem));
         let principals =
             properties
                 .trusted_principals
@@ -386,7 +418,7 @@ impl PrincipalType for VendorS3Access {
                     let problem = guardrails.trusted_problem(principal, invocation.account())?;
                     Some(Problem::new(format!("TrustedPrincipal[{i}]"), problem))
                 });
-        vendor.into_iter().chain(principals).collect()
+        vendor.into_iter().chain(root).chain(principals).collect()
     }
 
     /// The external id of the role a replacement replaces, kept when none is given.

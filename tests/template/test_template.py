@@ -64,6 +64,33 @@ FENCED_IAM_ARN = re.compile(
     r"(role|user)/vendor-access/[\w+=,.@/*-]*$"
 )
 
+# The one role outside the path the deployer may allow, by name, for a vendor that builds its
+# role's ARN itself (Scale AI): only inside `!If [AllowScaleRole, <this ARN>, !Ref AWS::NoValue]`.
+ROOT_ROLE_EXCEPTION = re.compile(
+    r"^arn:(aws|\$\{AWS::Partition\}):iam::(\d{12}|\$\{AWS::AccountId\}):role/ScaleAI-Integration$"
+)
+ROOT_ROLE_CONDITION = "AllowScaleRole"
+
+
+def is_allowed_root_role(template, resource):
+    """Whether `resource` is the deployer-allowed root-path role, behind its condition."""
+    if not (isinstance(resource, dict) and list(resource) == ["Fn::If"]):
+        return False
+    condition, value, otherwise = (resource["Fn::If"] + [None, None, None])[:3]
+    allowed_only_by_parameter = (
+        template.get("Conditions", {}).get(ROOT_ROLE_CONDITION)
+        == {"Fn::Equals": [{"Ref": "AllowedRootRoleNames"}, "ScaleAI-Integration"]}
+    )
+    text = arn_text(value)
+    return (
+        condition == ROOT_ROLE_CONDITION
+        and allowed_only_by_parameter
+        and otherwise == {"Ref": "AWS::NoValue"}
+        and text is not None
+        and ROOT_ROLE_EXCEPTION.match(text) is not None
+    )
+
+
 FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
 
 
@@ -211,6 +238,8 @@ def check_iam_rights_fenced_to_path(template):
             if not iam_actions:
                 continue
             for resource in as_list(statement.get("Resource")):
+                if is_allowed_root_role(template, resource):
+                    continue
                 text = arn_text(resource)
                 if text is None or not FENCED_IAM_ARN.match(text):
                     problems.append(
@@ -1428,6 +1457,37 @@ class Deployment(TemplateFixture):
         t = self.copy()
         t["Outputs"]["ServiceToken"]["Value"] = {"Fn::GetAtt": ["VendorAccessFunctionRole", "Arn"]}
         self.assertReports(check_service_token_exported, t, "not VendorAccessFunction's ARN")
+
+
+class RootRoleException(TemplateFixture):
+    def scale_resources(self, template):
+        found = []
+        for _, document in execution_role_documents(template):
+            for statement in statements(document):
+                for resource in as_list(statement.get("Resource")):
+                    if is_allowed_root_role(template, resource):
+                        found.append((statement, resource))
+        return found
+
+    def test_the_exception_is_behind_its_parameter(self):
+        self.assertTrue(self.scale_resources(self.template))
+
+    def test_the_exception_made_unconditional(self):
+        t = self.copy()
+        statement, resource = self.scale_resources(t)[0]
+        statement["Resource"] = [r if r is not resource else resource["Fn::If"][1] for r in as_list(statement["Resource"])]
+        self.assertReports(check_iam_rights_fenced_to_path, t, "ScaleAI-Integration")
+
+    def test_the_exception_widened_to_every_root_role(self):
+        t = self.copy()
+        _, resource = self.scale_resources(t)[0]
+        resource["Fn::If"][1] = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*"}
+        self.assertReports(check_iam_rights_fenced_to_path, t, "role/*")
+
+    def test_the_condition_no_longer_bound_to_the_parameter(self):
+        t = self.copy()
+        t["Conditions"][ROOT_ROLE_CONDITION] = {"Fn::Equals": ["a", "a"]}
+        self.assertReports(check_iam_rights_fenced_to_path, t, "ScaleAI-Integration")
 
 
 class LocalOnlySettings(TemplateFixture):
