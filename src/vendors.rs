@@ -157,6 +157,15 @@ pub const CATALOG: &[Vendor] = &[
         title: "Activeloop Deep Lake",
         principal: VendorPrincipal::Fixed("arn:aws:iam::597713067985:role/activeloop_backend"),
         access: AccessLevel::ReadWriteDelete,
+        // The guide's "Enabling CORS" origin is *.activeloop.ai; S3 matches it against the
+        // whole Origin header, so written with its scheme it allows the same app.
+        cors: Some(CorsRule {
+            allowed_origins: &["https://*.activeloop.ai"],
+            allowed_methods: &["GET", "HEAD"],
+            allowed_headers: &["*"],
+            expose_headers: &[],
+            max_age_seconds: None,
+        }),
         source: Source {
             url: "https://docs.deeplake.ai/latest/setup/storage-and-creds/managed-credentials/aws/provisioning",
             checked: CHECKED,

@@ -5,7 +5,7 @@
 export type VendorPreset = 'lightly' | 'activeloop' | 'kolena' | 'scale' | 'census' | 'bitmovin' | 'fastlabel' | 'axinom-eu' | 'axinom-us' | 'databricks' | 'segment' | 'snowflake' | 'labelbox' | 'roboflow' | 'dataloop';
 
 /** A vendor whose web app needs a CORS rule on the bucket: see docs/vendors.md. */
-export type CorsVendorPreset = 'kolena' | 'wandb' | 'segments-ai';
+export type CorsVendorPreset = 'activeloop' | 'kolena' | 'wandb' | 'segments-ai';
 
 /** A vendor whose guide gives access by bucket policy: see docs/vendors.md. */
 export type BucketPolicyVendorPreset = 'v7' | 'wandb' | 'segments-ai';

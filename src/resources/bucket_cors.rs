@@ -335,6 +335,42 @@ mod tests {
     }
 
     #[test]
+    fn each_vendors_rule_is_the_one_its_guide_gives() {
+        let rule = |vendor: &str| {
+            let properties = read(json!({"Bucket": "b-1", "Vendor": vendor})).expect("valid");
+            properties.owned("p-").entries
+        };
+        assert_eq!(
+            rule("wandb"),
+            [
+                json!({"ID": "p-1", "AllowedHeaders": ["*"], "AllowedMethods": ["GET", "HEAD", "PUT"],
+                    "AllowedOrigins": ["*"], "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 3000})
+            ]
+        );
+        assert_eq!(
+            rule("segments-ai"),
+            [
+                json!({"ID": "p-1", "AllowedHeaders": ["*"], "AllowedMethods": ["GET"],
+                    "AllowedOrigins": ["https://segments.ai", "https://api.segments.ai"]})
+            ]
+        );
+        assert_eq!(
+            rule("activeloop"),
+            [
+                json!({"ID": "p-1", "AllowedHeaders": ["*"], "AllowedMethods": ["GET", "HEAD"],
+                    "AllowedOrigins": ["https://*.activeloop.ai"]})
+            ]
+        );
+        assert_eq!(
+            rule("kolena"),
+            [
+                json!({"ID": "p-1", "AllowedHeaders": ["*"], "AllowedMethods": ["GET"],
+                    "AllowedOrigins": ["https://app.kolena.io"]})
+            ]
+        );
+    }
+
+    #[test]
     fn rules_or_a_vendor_are_required_and_101_rules_are_refused_up_front() {
         assert_eq!(
             problems(json!({"Bucket": "b-1"})),

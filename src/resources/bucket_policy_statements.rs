@@ -621,6 +621,47 @@ mod tests {
     }
 
     #[test]
+    fn each_bucket_policy_vendor_gets_the_statements_of_its_guide() {
+        let statements = |properties: Value| {
+            read(properties)
+                .expect("valid")
+                .owned("VAx", Partition::Aws)
+                .entries
+        };
+        // V7: "s3:GetObject", "s3:PutObject" on the bucket's objects, for its external_s3 role.
+        let v7 = json!({"AWS": "arn:aws:iam::258327614892:role/external_s3"});
+        assert_eq!(
+            statements(json!({"Bucket": "data", "Vendor": "v7"})),
+            [
+                json!({"Sid": "VAxVendorListBucket1", "Effect": "Allow", "Principal": v7,
+                       "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::data"}),
+                json!({"Sid": "VAxVendorBucketLocation", "Effect": "Allow", "Principal": v7,
+                       "Action": "s3:GetBucketLocation", "Resource": "arn:aws:s3:::data"}),
+                json!({"Sid": "VAxVendorReadWriteObjects", "Effect": "Allow", "Principal": v7,
+                       "Action": ["s3:GetObject", "s3:PutObject"], "Resource": "arn:aws:s3:::data/*"}),
+            ]
+        );
+        // Segments.ai: "s3:GetObject" on the bucket's objects, for its prod user.
+        let segments = json!({"AWS": "arn:aws:iam::931508227573:user/segmentsai-prod-user"});
+        let read_only =
+            statements(json!({"Bucket": "data", "Vendor": "segments-ai", "Prefix": "frames/"}));
+        assert_eq!(
+            read_only[2],
+            json!({"Sid": "VAxVendorReadObjects", "Effect": "Allow", "Principal": segments,
+                   "Action": "s3:GetObject", "Resource": "arn:aws:s3:::data/frames/*"})
+        );
+        assert_eq!(
+            read_only[0]["Condition"],
+            json!({"StringLike": {"s3:prefix": "frames/*"}})
+        );
+        assert!(
+            problems(json!({"Bucket": "data", "Vendor": "lightly"}))[0]
+                .starts_with("Vendor: must be one of v7, wandb, segments-ai")
+        );
+        assert!(problems(json!({"Bucket": "data", "RestrictToNetwork": {"SourceIps": "10.0.0.0/8", "ExemptPrincipalArns": "arn:aws:iam::123456789012:role/a"}, "Prefix": "x/"}))[0].starts_with("Prefix: applies only with Vendor"));
+    }
+
+    #[test]
     fn given_statements_get_owner_sids_and_keep_their_fields() {
         let properties = read(json!({
             "Bucket": "data",
