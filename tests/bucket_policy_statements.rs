@@ -529,37 +529,20 @@ async fn a_bucket_policy_vendors_statements_join_the_buckets_policy_and_leave_it
 
 #[tokio::test]
 async fn wandb_gets_a_grant_on_the_buckets_key_for_its_own_role_retired_on_delete() {
-    use aws_sdk_s3::types::{
-        ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
-        ServerSideEncryptionRule,
-    };
     // GIVEN a bucket encrypted with a customer managed key and an S3 Bucket Key
     let lambda = Lambda::start().await;
     let bucket = lambda.bucket("wandb-kms").await;
     let clients = support::clients().await;
     let key = clients.kms.create_key().send().await.unwrap();
     let key_arn = key.key_metadata().unwrap().arn().unwrap().to_string();
-    let default = ServerSideEncryptionByDefault::builder()
-        .sse_algorithm(ServerSideEncryption::AwsKms)
-        .kms_master_key_id(&key_arn)
-        .build()
-        .unwrap();
-    let rule = ServerSideEncryptionRule::builder()
-        .apply_server_side_encryption_by_default(default)
-        .bucket_key_enabled(true)
-        .build();
-    let configuration = ServerSideEncryptionConfiguration::builder()
-        .rules(rule)
-        .build()
-        .unwrap();
-    lambda
-        .s3
-        .put_bucket_encryption()
-        .bucket(&bucket)
-        .server_side_encryption_configuration(configuration)
-        .send()
-        .await
-        .unwrap();
+    support::encrypt_bucket(
+        &lambda.s3,
+        &bucket,
+        aws_sdk_s3::types::ServerSideEncryption::AwsKms,
+        Some(&key_arn),
+        true,
+    )
+    .await;
     let wandb = "arn:aws:iam::725579432336:role/WandbIntegration";
     let grants = async || -> Vec<aws_sdk_kms::types::GrantListEntry> {
         let listed = clients

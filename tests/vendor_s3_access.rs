@@ -4,10 +4,7 @@
 mod support;
 
 use aws_sdk_iam::types::Tag;
-use aws_sdk_s3::types::{
-    ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
-    ServerSideEncryptionRule,
-};
+use aws_sdk_s3::types::ServerSideEncryption;
 use serde_json::{Value, json};
 use support::cfn::{Cfn, assert_success, reason};
 use support::{ACCOUNT, clients, data, new_bucket, unique};
@@ -33,28 +30,7 @@ async fn encrypt_with(
     key: Option<&str>,
     bucket_key: bool,
 ) {
-    let default = ServerSideEncryptionByDefault::builder()
-        .sse_algorithm(algorithm)
-        .set_kms_master_key_id(key.map(str::to_string))
-        .build()
-        .unwrap();
-    let configuration = ServerSideEncryptionConfiguration::builder()
-        .rules(
-            ServerSideEncryptionRule::builder()
-                .apply_server_side_encryption_by_default(default)
-                .bucket_key_enabled(bucket_key)
-                .build(),
-        )
-        .build()
-        .unwrap();
-    clients
-        .s3
-        .put_bucket_encryption()
-        .bucket(bucket)
-        .server_side_encryption_configuration(configuration)
-        .send()
-        .await
-        .expect("encryption set");
+    support::encrypt_bucket(&clients.s3, bucket, algorithm, key, bucket_key).await
 }
 
 /// A customer-managed key; `policy` None keeps KMS's default (delegates to the account).

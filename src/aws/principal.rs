@@ -75,6 +75,8 @@ pub enum PrincipalError {
         "{0} was not created: no permissions boundary is configured (VENDOR_ACCESS_PERMISSIONS_BOUNDARY_ARN), and this function creates roles and users only with one"
     )]
     NoBoundary(String),
+    #[error("{0} was reported taken, but is gone when looked at; retry the deployment")]
+    Vanished(String),
     /// CreateRole or CreateUser found the name taken; the lifecycle looks at whose it is.
     #[error("{0} already exists")]
     AlreadyExists(String),
@@ -221,12 +223,10 @@ pub async fn converge<R: PrincipalType>(
         Err(PrincipalError::AlreadyExists(_)) => {
             // A retried Create, or a name taken by someone else: look, then adopt our own
             // entity or refuse.
-            let existing = entity.get(iam).await?.ok_or_else(|| {
-                PrincipalError::AlreadyExists(format!(
-                    "{} was reported taken but cannot be found;",
-                    entity.describe()
-                ))
-            })?;
+            let existing = entity
+                .get(iam)
+                .await?
+                .ok_or_else(|| PrincipalError::Vanished(entity.describe()))?;
             adopt(
                 resource, invocation, entity, properties, old, &start, existing,
             )

@@ -230,6 +230,39 @@ pub async fn new_bucket(clients: &Clients, prefix: &str) -> String {
     name
 }
 
+/// Default encryption for `bucket`: `algorithm` with `key`, and an S3 Bucket Key when
+/// `bucket_key`.
+pub async fn encrypt_bucket(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    algorithm: aws_sdk_s3::types::ServerSideEncryption,
+    key: Option<&str>,
+    bucket_key: bool,
+) {
+    use aws_sdk_s3::types::{
+        ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    };
+    let default = ServerSideEncryptionByDefault::builder()
+        .sse_algorithm(algorithm)
+        .set_kms_master_key_id(key.map(str::to_string))
+        .build()
+        .expect("an encryption default");
+    let rule = ServerSideEncryptionRule::builder()
+        .apply_server_side_encryption_by_default(default)
+        .bucket_key_enabled(bucket_key)
+        .build();
+    let configuration = ServerSideEncryptionConfiguration::builder()
+        .rules(rule)
+        .build()
+        .expect("an encryption configuration");
+    s3.put_bucket_encryption()
+        .bucket(bucket)
+        .server_side_encryption_configuration(configuration)
+        .send()
+        .await
+        .expect("encryption set");
+}
+
 /// A string output of a response's `Data`; fails the test, showing the response, if absent.
 pub fn data(response: &Value, key: &str) -> String {
     response["Data"][key]
