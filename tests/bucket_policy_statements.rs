@@ -544,21 +544,7 @@ async fn wandb_gets_a_grant_on_the_buckets_key_for_its_own_role_retired_on_delet
     )
     .await;
     let wandb = "arn:aws:iam::725579432336:role/WandbIntegration";
-    let grants = async || -> Vec<aws_sdk_kms::types::GrantListEntry> {
-        let listed = clients
-            .kms
-            .list_grants()
-            .key_id(&key_arn)
-            .send()
-            .await
-            .unwrap();
-        listed
-            .grants()
-            .iter()
-            .filter(|g| g.grantee_principal() == Some(wandb))
-            .cloned()
-            .collect()
-    };
+    let grants = async || support::grants_to(&clients, &key_arn, wandb).await;
     let stack = Stack::new();
     let props = json!({"Bucket": bucket, "Vendor": "wandb"});
 

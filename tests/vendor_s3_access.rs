@@ -106,17 +106,7 @@ fn trust(principal: &str, external_id: Option<&str>) -> Value {
 }
 
 async fn grants_on(clients: &Clients, key_arn: &str, grantee: &str) -> usize {
-    clients
-        .kms
-        .list_grants()
-        .key_id(key_arn)
-        .send()
-        .await
-        .expect("grants listed")
-        .grants()
-        .iter()
-        .filter(|g| g.grantee_principal() == Some(grantee))
-        .count()
+    support::grants_to(clients, key_arn, grantee).await.len()
 }
 
 #[tokio::test]
@@ -877,18 +867,7 @@ async fn a_grant_is_limited_to_the_buckets_encryption_context_when_it_uses_an_s3
         .await;
     assert_success(&response);
     // THEN its grant only works with the bucket's ARN as encryption context
-    let grants = clients
-        .kms
-        .list_grants()
-        .key_id(&key_arn)
-        .send()
-        .await
-        .unwrap();
-    let ours: Vec<_> = grants
-        .grants()
-        .iter()
-        .filter(|g| g.grantee_principal() == Some(data(&response, "RoleArn").as_str()))
-        .collect();
+    let ours = support::grants_to(&clients, &key_arn, &data(&response, "RoleArn")).await;
     assert_eq!(ours.len(), 1);
     let subset = ours[0]
         .constraints()

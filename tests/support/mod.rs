@@ -263,6 +263,27 @@ pub async fn encrypt_bucket(
         .expect("encryption set");
 }
 
+/// The grants on `key_arn` to `grantee`.
+pub async fn grants_to(
+    clients: &Clients,
+    key_arn: &str,
+    grantee: &str,
+) -> Vec<aws_sdk_kms::types::GrantListEntry> {
+    let listed = clients
+        .kms
+        .list_grants()
+        .key_id(key_arn)
+        .send()
+        .await
+        .expect("grants listed");
+    listed
+        .grants()
+        .iter()
+        .filter(|g| g.grantee_principal() == Some(grantee))
+        .cloned()
+        .collect()
+}
+
 /// A string output of a response's `Data`; fails the test, showing the response, if absent.
 pub fn data(response: &Value, key: &str) -> String {
     response["Data"][key]
