@@ -5,13 +5,14 @@ PY := $(VENV)/bin/python
 TOOLS := $(VENV)/.installed-$(shell sha1sum tools/requirements.txt | cut -c1-12)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help tools build package test lint unit demo bench clean vendors
+.PHONY: help tools build package package-template test lint unit demo bench clean vendors
 
 help:
 	@echo "make demo   - run the function end to end against a local AWS stand-in (moto)"
 	@echo "make test   - format check, clippy, every test, cfn-lint on the templates"
 	@echo "make build  - debug build of the Lambda binary"
-	@echo "make package - release Lambda zips for arm64 and x86_64 (cargo lambda build)"
+	@echo "make package - release Lambda zips for arm64 and x86_64 and the plain template, in target/package/"
+	@echo "make package-template - only the plain CloudFormation template (no SAM transform, code from S3)"
 	@echo "make vendors - rewrite docs/vendors.md's table and cdk/src/vendors.ts from the vendor catalog"
 	@echo "make tools  - create .venv with the pinned Python tools (moto, cargo-lambda, cfn-lint)"
 
@@ -27,18 +28,28 @@ tools: $(TOOLS)
 build:
 	cargo build --bin vendor-access
 
-# The Lambda zips SAM or a bucket upload needs (bootstrap inside), one per architecture:
-#   target/lambda/arm64/vendor-access/bootstrap.zip and target/lambda/x86_64/vendor-access/bootstrap.zip
+# What a bucket upload for StackSets, Control Tower or Service Catalog needs (docs/fleet.md),
+# in the layout the docs upload as it is (aws s3 sync target/package/ s3://BUCKET/vendor-access/VERSION/):
+#   target/package/vendor-access.template.yaml   the plain template, generated from template.yaml
+#   target/package/arm64/bootstrap.zip, target/package/x86_64/bootstrap.zip   the Lambda zips
 # cargo-lambda cross-compiles with zig, which its PyPI package brings.
-package: $(TOOLS)
+PACKAGE_DIR := target/package
+PLAIN_TEMPLATE := $(PACKAGE_DIR)/vendor-access.template.yaml
+
+package: $(TOOLS) package-template
 	cargo lambda build --release --arm64 --bin vendor-access --output-format zip --lambda-dir target/lambda/arm64
 	cargo lambda build --release --x86-64 --bin vendor-access --output-format zip --lambda-dir target/lambda/x86_64
-	@ls -l target/lambda/*/vendor-access/bootstrap.zip
+	for arch in arm64 x86_64; do mkdir -p $(PACKAGE_DIR)/$$arch && cp target/lambda/$$arch/vendor-access/bootstrap.zip $(PACKAGE_DIR)/$$arch/; done
+	@ls -l $(PLAIN_TEMPLATE) $(PACKAGE_DIR)/*/bootstrap.zip
 
-lint: $(TOOLS)
+# Cheap (no Rust build): make test writes it too, so it is linted, scanned and tested.
+package-template: $(TOOLS)
+	$(PY) tools/package_template.py template.yaml $(PLAIN_TEMPLATE)
+
+lint: $(TOOLS) package-template
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
-	$(VENV)/bin/cfn-lint template.yaml examples/*.yaml
+	$(VENV)/bin/cfn-lint --include-checks I -- template.yaml examples/*.yaml $(PLAIN_TEMPLATE)
 
 unit: $(TOOLS)
 	cargo test --all-targets
@@ -48,8 +59,9 @@ test: lint unit template-test cdk-test
 # template.yaml keeps the function fenced: IAM only under /vendor-access/, creation only with
 # the permissions boundary, no service wildcards, one invocation at a time, ServiceToken exported.
 .PHONY: template-test cdk-test
-template-test: $(TOOLS)
+template-test: $(TOOLS) package-template
 	$(PY) tests/template/test_template.py
+	$(PY) tests/template/test_package.py
 
 # The CDK constructs (cdk/): compile, synthesize the example app offline, cfn-lint the result.
 # npm ci runs only when the lockfile or package.json is newer than the last install.
