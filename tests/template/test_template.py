@@ -1119,6 +1119,28 @@ def check_grants_only_for_s3_data_to_our_principals(template):
     return problems
 
 
+def check_kms_keys_of_this_region(template):
+    """Every KMS Allow, of the boundary and of the execution role, names keys of the
+    deployment's region only: the function's KMS client reaches no other, and S3 (the
+    boundary's kms:ViaService) uses only keys of the bucket's region."""
+    problems = []
+    for region in (REGION, "us-east-1"):
+        deployment = DeployedTemplate(template, {"AllowedBuckets": ["b"]}, region=region)
+        try:
+            found = [("boundary", s) for s in deployment.boundary_statements()]
+            found += [("execution role", s) for s in deployment.execution_statements()]
+        except Unresolvable as e:
+            return [f"the policies do not resolve: {e}"]
+        for where, statement in found:
+            kms = [a for a in as_list(statement.get("Action")) if service_may_match(a, "kms")]
+            if statement.get("Effect") != "Allow" or not kms:
+                continue
+            for resource in as_list(statement.get("Resource")):
+                if not (isinstance(resource, str) and resource.startswith(f"arn:aws:kms:{region}:")):
+                    problems.append(f"{where} {label(statement)}: {kms} on {resource}, not a key of {region}")
+    return list(dict.fromkeys(problems))
+
+
 # Settings only a local stand-in of AWS may use: with them the function would answer
 # unconfirmed requests, create roles without a boundary, or answer http ResponseURLs.
 LOCAL_ONLY_SETTINGS = (
@@ -1162,6 +1184,7 @@ CHECKS = (
     check_secret_writes_need_owner_tag,
     check_owner_tag_kept,
     check_grants_only_for_s3_data_to_our_principals,
+    check_kms_keys_of_this_region,
 )
 
 
@@ -1739,6 +1762,16 @@ class GrantsAreLimited(TemplateFixture):
         del self.grant_statement(t)["Condition"]["StringLike"]
         self.assertReports(
             check_grants_only_for_s3_data_to_our_principals, t, "another account's root", "role/admin",
+        )
+
+    def test_keys_of_every_region(self):
+        t = self.copy()
+        self.grant_statement(t)["Resource"] = {"Fn::Sub": "arn:${AWS::Partition}:kms:*:${AWS::AccountId}:key/*"}
+        boundary = {s["Sid"]: s for s in statements(self.boundary_document(t))}
+        boundary["KmsDataKeysThroughS3"]["Resource"] = {"Fn::Sub": "arn:${AWS::Partition}:kms:*:*:key/*"}
+        self.assertReports(
+            check_kms_keys_of_this_region, t,
+            "boundary KmsDataKeysThroughS3", "CreateDataGrantsForVendorAccessPrincipals", "not a key of eu-west-1",
         )
 
     def test_grants_on_keys_of_every_account(self):
