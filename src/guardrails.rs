@@ -29,6 +29,9 @@ pub struct Guardrails {
     pub kms_key_arns: Vec<String>,
     /// Role names a vendor requires at path `/`, outside the fence (Scale's).
     pub root_role_names: Vec<String>,
+    /// Nothing is refused: what `vendor-access plan` checks against when no deployer's
+    /// settings are given. Never the Lambda's.
+    pub unrestricted: bool,
 }
 
 /// A comma-separated list from the environment; unset and empty are both "none".
@@ -53,6 +56,25 @@ impl Guardrails {
             trusted_principals: list(ALLOWED_TRUSTED_PRINCIPALS_ENV),
             kms_key_arns: list(ALLOWED_KMS_KEY_ARNS_ENV),
             root_role_names: list(ALLOWED_ROOT_ROLE_NAMES_ENV),
+            unrestricted: false,
+        }
+    }
+
+    /// The deployer's settings from the environment when any is set; else none at all.
+    pub fn from_env_or_unrestricted() -> Self {
+        let names = [
+            ALLOWED_BUCKETS_ENV,
+            ALLOWED_VENDORS_ENV,
+            ALLOWED_TRUSTED_PRINCIPALS_ENV,
+            ALLOWED_KMS_KEY_ARNS_ENV,
+            ALLOWED_ROOT_ROLE_NAMES_ENV,
+        ];
+        match names.iter().any(|name| std::env::var_os(name).is_some()) {
+            true => Guardrails::from_env(),
+            false => Guardrails {
+                unrestricted: true,
+                ..Guardrails::default()
+            },
         }
     }
 
@@ -66,6 +88,9 @@ impl Guardrails {
 
     /// Why `bucket` may not be touched, if it may not.
     pub fn bucket_problem(&self, bucket: &str) -> Option<String> {
+        if self.unrestricted {
+            return None;
+        }
         if self
             .buckets
             .iter()
@@ -81,6 +106,9 @@ impl Guardrails {
 
     /// Why the preset `vendor` may not be used, if it may not.
     pub fn vendor_problem(&self, vendor: &Vendor) -> Option<String> {
+        if self.unrestricted {
+            return None;
+        }
         let allowed = self.vendors.as_ref()?;
         if allowed.iter().any(|v| v.eq_ignore_ascii_case(vendor.name)) {
             return None;
@@ -102,6 +130,9 @@ impl Guardrails {
     /// account, the fixed principal of an allowed vendor, or allow-listed (by itself or by
     /// its account).
     pub fn trusted_problem(&self, principal: &Trusted, account: &str) -> Option<String> {
+        if self.unrestricted {
+            return None;
+        }
         if principal.account() == account || self.lists_principal(principal) {
             return None;
         }
@@ -133,6 +164,9 @@ impl Guardrails {
 
     /// Why a role named `name` may not be made at path `/`, if it may not.
     pub fn root_role_problem(&self, name: &str) -> Option<String> {
+        if self.unrestricted {
+            return None;
+        }
         if self.root_role_names.iter().any(|n| n == name) {
             return None;
         }
@@ -144,6 +178,9 @@ impl Guardrails {
 
     /// Why `key_arn` may not be named, if it may not.
     pub fn kms_key_problem(&self, key_arn: &str) -> Option<String> {
+        if self.unrestricted {
+            return None;
+        }
         if self
             .kms_key_arns
             .iter()

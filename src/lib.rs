@@ -19,3 +19,4 @@ pub mod resources;
 pub mod rules;
 pub mod settings;
 pub mod vendors;
+pub mod cli;

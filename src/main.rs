@@ -10,6 +10,11 @@ use vendor_access::settings::Settings;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
+    // With a subcommand the binary is the command line (`plan`, `validate`, `drift`);
+    // Lambda starts it without one.
+    if std::env::args_os().len() > 1 {
+        std::process::exit(vendor_access::cli::main(std::env::args_os()).await);
+    }
     vendor_access::logging::init();
     let clients = Clients::from_env().await;
     let settings = Settings::from_env();

@@ -38,6 +38,7 @@ fn deployer() -> Settings {
         trusted_principals: vec!["111122223333".into()],
         kms_key_arns: vec![],
         root_role_names: vec![],
+        unrestricted: false,
     };
     settings
 }

@@ -17,9 +17,11 @@ use super::CallError;
 use super::Clients;
 use super::propagation::{Backoff, Retried, retry_while_propagating};
 use crate::cfn::properties::{FromProperties, Problem};
-use crate::cfn::{Failure, Invocation, Outcome, Resource};
+use crate::cfn::{Facet, Failure, Invocation, Outcome, Resource, View};
 use crate::guardrails::Guardrails;
-use crate::policy::merge::{BUCKET_POLICY, CORS_CONFIGURATION, OwnedEntries, Shape, merge};
+use crate::policy::merge::{
+    BUCKET_POLICY, CORS_CONFIGURATION, OwnedEntries, Shape, entries_of, merge,
+};
 use crate::rules;
 use crate::settings::Settings;
 
@@ -596,6 +598,83 @@ impl<P: BucketPart> Resource for MergedIntoBucket<P> {
             .await
             .map_err(Failure::resource)
     }
+
+    /// This resource's entries; with `reading`, also the whole document after the merge.
+    async fn planned(
+        &self,
+        invocation: &Invocation,
+        properties: &P::Properties,
+        reading: bool,
+    ) -> Result<View, Failure> {
+        let shape = <P::Document<'_> as BucketDocument>::SHAPE;
+        let bucket = P::bucket(properties);
+        let owned = P::owned(properties, invocation);
+        let mut view = View::new(physical_id(bucket, P::KIND, &invocation.owner().hash()));
+        view.facets.push(Facet::owned(
+            own_entries(&shape),
+            Some(Value::Array(owned.entries.clone())),
+        ));
+        if !reading {
+            view.notes.push(format!(
+                "the {}'s other entries are kept as they are; `plan --live` shows the whole {} before and after",
+                shape.name, shape.name
+            ));
+            return Ok(view);
+        }
+        let document = self.0.document(bucket, invocation);
+        let current = document.read().await.map_err(Failure::resource)?;
+        let merged = merge(&shape, current.as_ref(), &owned).map_err(|reason| {
+            Failure::resource(DocumentError::Unmergeable {
+                document: shape.name,
+                bucket: bucket.to_string(),
+                reason,
+            })
+        })?;
+        if let Some(reason) = merged
+            .as_ref()
+            .and_then(<P::Document<'_> as BucketDocument>::over_limit)
+        {
+            view.notes
+                .push(format!("S3 would refuse the result: {reason}"));
+        }
+        view.facets
+            .push(Facet::context(whole_document(&shape, bucket), merged));
+        Ok(view)
+    }
+
+    /// The entries of the owner `physical_id` names, and the whole document around them.
+    async fn current(
+        &self,
+        invocation: &Invocation,
+        properties: &P::Properties,
+        physical_id: &str,
+    ) -> Result<View, Failure> {
+        let shape = <P::Document<'_> as BucketDocument>::SHAPE;
+        let (bucket, hash) =
+            parse_physical_id(physical_id, P::KIND).unwrap_or((P::bucket(properties), ""));
+        let hash = match hash {
+            "" => invocation.owner().hash(),
+            hash => hash.to_string(),
+        };
+        let document = self.0.document(bucket, invocation);
+        let current = document.read().await.map_err(Failure::resource)?;
+        let ours = entries_of(&shape, current.as_ref(), &P::id_prefix(&hash));
+        let mut view = View::new(physical_id);
+        view.facets
+            .push(Facet::owned(own_entries(&shape), Some(Value::Array(ours))));
+        view.facets
+            .push(Facet::context(whole_document(&shape, bucket), current));
+        Ok(view)
+    }
+}
+
+/// The facet of a resource's own entries: `Statement (this resource's)`.
+fn own_entries(shape: &Shape) -> String {
+    format!("{} (this resource's)", shape.entries)
+}
+
+fn whole_document(shape: &Shape, bucket: &str) -> String {
+    format!("{} of {bucket}", shape.name)
 }
 
 /// The physical id of a resource owning part of one bucket document:

@@ -560,3 +560,70 @@ mod tests {
         );
     }
 }
+
+/// What an offline plan cannot know about KMS, said plainly.
+pub fn offline_note(access: &S3Access) -> Option<String> {
+    if access.kms_access == KmsAccess::None {
+        return Some("KmsAccess none: no KMS rights are given".to_string());
+    }
+    let how = "a customer key whose policy delegates to the account gets an IAM statement in the inline policy, any other key a KMS grant (`plan --live` reads the keys)";
+    Some(match access.kms_key_arns.is_empty() {
+        true => {
+            let mut buckets: Vec<&str> =
+                access.locations.iter().map(|l| l.bucket.as_str()).collect();
+            buckets.dedup();
+            format!(
+                "KMS: at deploy, the default encryption of {} is read; an AWS-managed key needs nothing, {how}",
+                buckets.join(", ")
+            )
+        }
+        false => format!("KMS: KmsKeyArns {}: {how}", access.kms_key_arns.join(", ")),
+    })
+}
+
+/// One grant as `plan` shows it and `drift` compares it.
+fn grant_value(
+    key_arn: &str,
+    operations: &[GrantOperation],
+    context: Option<&(String, String)>,
+) -> Value {
+    let mut operations: Vec<&str> = operations.iter().map(GrantOperation::as_str).collect();
+    operations.sort_unstable();
+    let mut grant = serde_json::json!({"KeyArn": key_arn, "Operations": operations});
+    if let Some((key, value)) = context {
+        grant["EncryptionContextSubset"] = serde_json::json!({ key: value });
+    }
+    grant
+}
+
+/// The grants a plan would make.
+pub fn planned_grants(wanted: &[&KeyUse]) -> Value {
+    let grants = wanted.iter().map(|key| {
+        grant_value(
+            &key.key_arn,
+            &grant_operations(key.access),
+            key.grant_context().as_ref(),
+        )
+    });
+    Value::Array(grants.collect())
+}
+
+/// Our grants to `grantee` on `keys`, as they are now.
+pub async fn held_grants(
+    kms: &aws_sdk_kms::Client,
+    keys: &[String],
+    grantee: &str,
+    name: &str,
+) -> Result<Value, KmsError> {
+    let mut grants = Vec::new();
+    for key_arn in keys {
+        for grant in our_grants(kms, key_arn, grantee, name).await? {
+            grants.push(grant_value(
+                key_arn,
+                &grant.operations,
+                grant.context.as_ref(),
+            ));
+        }
+    }
+    Ok(Value::Array(grants))
+}

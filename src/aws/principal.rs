@@ -25,7 +25,7 @@ use super::propagation::{Retried, retry_while_propagating};
 use super::secrets::SecretError;
 use super::{CallError, Clients};
 use crate::cfn::properties::{FromProperties, Problem};
-use crate::cfn::{Failure, Invocation, Outcome, OwnerId, Resource};
+use crate::cfn::{Facet, Failure, Invocation, Outcome, OwnerId, Resource, View};
 use crate::policy::s3_access::{Location, S3Access, permission_policy_with};
 use crate::policy::{Partition, PolicyDocument};
 use crate::rules::MAX_TAGS;
@@ -171,6 +171,18 @@ pub trait PrincipalType: Send + Sync + 'static {
         own: &Self::Own,
         kms: &KmsPlan,
     ) -> impl Future<Output = Result<Outcome, PrincipalError>> + Send;
+
+    /// The type's own documents as planned (a role's trust policy and session length), as
+    /// `plan` shows them and `drift` compares them.
+    fn own_facets(&self, properties: &Self::Properties, own: &Self::Own) -> Vec<Facet>;
+
+    /// The same facets as the entity has them now.
+    fn current_own_facets(
+        &self,
+        invocation: &Invocation,
+        existing: &Existing,
+        properties: &Self::Properties,
+    ) -> impl Future<Output = Result<Vec<Facet>, PrincipalError>> + Send;
 
     /// Removes what the type's own steps made, before the entity itself goes.
     /// `existing` is `None` when the entity is gone already.
@@ -329,13 +341,34 @@ async fn prepare<R: PrincipalType>(
     existing: Option<&Existing>,
     start: &Start<R::Carried>,
 ) -> Result<Prepared<R::Own>, PrincipalError> {
-    let own = resource.plan_own(invocation, entity, properties, existing, &start.carried)?;
     let clients = resource.clients();
-    let common = resource.common(properties);
-    let kms = kms::plan(&clients.s3, &clients.kms, common.s3).await?;
+    let kms = kms::plan(&clients.s3, &clients.kms, resource.common(properties).s3).await?;
+    plan_documents(
+        resource,
+        invocation,
+        entity,
+        properties,
+        existing,
+        &start.carried,
+        kms,
+    )
+}
+
+/// Step 3 and 4 once the KMS plan is known: no AWS call, so `plan` runs it too.
+fn plan_documents<R: PrincipalType>(
+    resource: &R,
+    invocation: &Invocation,
+    entity: &Entity,
+    properties: &R::Properties,
+    existing: Option<&Existing>,
+    carried: &R::Carried,
+    kms: KmsPlan,
+) -> Result<Prepared<R::Own>, PrincipalError> {
+    let own = resource.plan_own(invocation, entity, properties, existing, carried)?;
     let policy = policy_for(resource, invocation, properties, &kms);
     check_size(entity, "inline", policy.size(), R::POLICY_LIMIT)?;
-    check_tag_budget(entity, common.tags.len(), R::BOOKKEEPING_TAGS, &kms)?;
+    let stack_tags = resource.common(properties).tags.len();
+    check_tag_budget(entity, stack_tags, R::BOOKKEEPING_TAGS, &kms)?;
     Ok(Prepared { own, kms, policy })
 }
 
@@ -702,4 +735,139 @@ impl<R: PrincipalType> Resource for ManagedPrincipal<R> {
         };
         Ok(remove(&self.0, invocation, &entity, properties.as_ref()).await?)
     }
+
+    async fn planned(
+        &self,
+        invocation: &Invocation,
+        properties: &R::Properties,
+        reading: bool,
+    ) -> Result<View, Failure> {
+        Ok(planned_view(&self.0, invocation, properties, reading).await?)
+    }
+
+    async fn current(
+        &self,
+        invocation: &Invocation,
+        properties: &R::Properties,
+        physical_id: &str,
+    ) -> Result<View, Failure> {
+        Ok(current_view(&self.0, invocation, properties, physical_id).await?)
+    }
+}
+
+/// What `plan` shows and `drift` compares of every principal, beside the type's own.
+pub const POLICY_FACET: &str = "InlinePolicy";
+pub const TAGS_FACET: &str = "Tags";
+pub const GRANTS_FACET: &str = "KmsGrants";
+
+/// Step 3 and 4 without writing anything: what Create or Update would leave.
+async fn planned_view<R: PrincipalType>(
+    resource: &R,
+    invocation: &Invocation,
+    properties: &R::Properties,
+    reading: bool,
+) -> Result<View, PrincipalError> {
+    let clients = resource.clients();
+    let common = resource.common(properties);
+    let entity = entity_of(resource, invocation, properties);
+    let mut notes = Vec::new();
+    let (existing, kms) = match reading {
+        true => (
+            entity.get(&clients.iam).await?,
+            kms::plan(&clients.s3, &clients.kms, common.s3).await?,
+        ),
+        false => {
+            notes.extend(kms::offline_note(common.s3));
+            (None, KmsPlan::default())
+        }
+    };
+    let carried = R::Carried::default();
+    let prepared = plan_documents(
+        resource,
+        invocation,
+        &entity,
+        properties,
+        existing.as_ref(),
+        &carried,
+        kms,
+    )?;
+    let mut view = View::new(entity_arn(invocation, &entity));
+    view.facets = resource.own_facets(properties, &prepared.own);
+    view.facets
+        .push(Facet::owned(POLICY_FACET, Some(prepared.policy.to_value())));
+    let mut tags: BTreeMap<String, String> = common.tags.iter().cloned().collect();
+    tags.insert(OwnerId::TAG_KEY.to_string(), invocation.owner().tag_value());
+    view.facets
+        .push(Facet::owned(TAGS_FACET, Some(serde_json::json!(tags))));
+    if reading {
+        let grants = kms::planned_grants(&prepared.kms.grants());
+        view.facets.push(Facet::owned(GRANTS_FACET, Some(grants)));
+    }
+    if common.name.is_none() {
+        notes.push(format!(
+            "{}Name is not given: the name is derived from the stack's name, its id and the logical id (its last 10 characters depend on the stack id)",
+            R::KIND.title()
+        ));
+    }
+    if existing.is_some() {
+        notes.push(format!(
+            "{} exists: an Update brings it to this",
+            entity.describe()
+        ));
+    }
+    notes.extend(prepared.kms.warnings.iter().cloned());
+    view.notes = notes;
+    Ok(view)
+}
+
+/// The facets of [`planned_view`] as the entity has them now.
+async fn current_view<R: PrincipalType>(
+    resource: &R,
+    invocation: &Invocation,
+    properties: &R::Properties,
+    physical_id: &str,
+) -> Result<View, PrincipalError> {
+    let clients = resource.clients();
+    let entity = Entity::from_arn(physical_id, R::KIND)
+        .unwrap_or_else(|| entity_of(resource, invocation, properties));
+    let mut view = View::new(physical_id);
+    let Some(existing) = entity.get(&clients.iam).await? else {
+        view.notes
+            .push(format!("{} does not exist", entity.describe()));
+        return Ok(view);
+    };
+    view.facets = resource
+        .current_own_facets(invocation, &existing, properties)
+        .await?;
+    let policy = entity.inline_policy(&clients.iam, POLICY_NAME).await?;
+    view.facets.push(Facet::owned(POLICY_FACET, policy));
+    let tags: BTreeMap<&String, &String> = existing
+        .tags
+        .iter()
+        .filter(|(k, _)| k.as_str() == OwnerId::TAG_KEY || !k.starts_with("vendor-access:"))
+        .collect();
+    view.facets
+        .push(Facet::owned(TAGS_FACET, Some(serde_json::json!(tags))));
+    let grant_name = kms::grant_name(&invocation.owner());
+    let grants = kms::held_grants(
+        &clients.kms,
+        &granted_keys(&existing.tags),
+        &existing.arn,
+        &grant_name,
+    )
+    .await?;
+    view.facets.push(Facet::owned(GRANTS_FACET, Some(grants)));
+    Ok(view)
+}
+
+/// The ARN the entity has, or will have.
+fn entity_arn(invocation: &Invocation, entity: &Entity) -> String {
+    format!(
+        "arn:{}:iam::{}:{}{}{}",
+        Partition::of_arn(invocation.stack_id()).name(),
+        invocation.account(),
+        entity.kind.word(),
+        entity.path,
+        entity.name
+    )
 }

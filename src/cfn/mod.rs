@@ -10,6 +10,7 @@ pub mod resource;
 pub mod response;
 pub mod response_url;
 pub mod sender;
+pub mod view;
 
 pub use dispatch::{Confirmer, Dispatcher, failed_create_id, is_failed_create_id};
 pub use request::{Action, OwnerId, ReplyTo, Request, Unparsed};
@@ -17,3 +18,4 @@ pub use resource::{Failure, Invocation, Registry, Resource, ResourceType};
 pub use response::{Failed, Outcome, Response, Status};
 pub use response_url::{ResponseUrl, UrlPolicy, UrlRefused};
 pub use sender::{HttpSender, ResponseSender, Retry, SendError};
+pub use view::{Facet, View};

@@ -104,6 +104,28 @@ impl Request {
         })
     }
 
+    /// A request the command line makes up to plan a resource of a template: what
+    /// CloudFormation would send, never answered.
+    pub fn planned(
+        stack_id: &str,
+        logical_resource_id: &str,
+        resource_type: &str,
+        properties: Map<String, Value>,
+        action: Action,
+    ) -> Request {
+        Request {
+            reply_to: ReplyTo {
+                response_url: ResponseUrl::nowhere(),
+                stack_id: stack_id.to_string(),
+                request_id: "plan".to_string(),
+                logical_resource_id: logical_resource_id.to_string(),
+            },
+            resource_type: resource_type.to_string(),
+            properties,
+            action,
+        }
+    }
+
     /// The physical id CloudFormation already knows, for Update and Delete.
     pub fn physical_id(&self) -> Option<&str> {
         match &self.action {

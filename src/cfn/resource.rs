@@ -9,6 +9,7 @@ use tokio::time::Instant;
 use super::properties::{FromProperties, InvalidProperties, Problem};
 use super::request::{Action, OwnerId, Request};
 use super::response::Outcome;
+use super::view::View;
 
 /// One request being served, with the time by which the work must be done.
 #[derive(Debug, Clone)]
@@ -124,6 +125,43 @@ pub trait Resource: Send + Sync + 'static {
         physical_id: &str,
         properties: Option<Self::Properties>,
     ) -> impl Future<Output = Result<(), Failure>> + Send;
+
+    /// What a Create or Update would leave, written nowhere. With `reading`, what exists is
+    /// read (a bucket's documents, a bucket's KMS key) and the view is exact; without, no
+    /// AWS call is made and what only AWS knows is said in the notes.
+    fn planned(
+        &self,
+        _invocation: &Invocation,
+        _properties: &Self::Properties,
+        _reading: bool,
+    ) -> impl Future<Output = Result<View, Failure>> + Send {
+        async { Ok(View::default()) }
+    }
+
+    /// What is there now, in the shape of [`Resource::planned`], for the resource
+    /// CloudFormation knows as `physical_id`.
+    fn current(
+        &self,
+        _invocation: &Invocation,
+        _properties: &Self::Properties,
+        _physical_id: &str,
+    ) -> impl Future<Output = Result<View, Failure>> + Send {
+        async { Ok(View::default()) }
+    }
+}
+
+/// The properties of the request, read and checked against what the deployer allows,
+/// exactly as Create and Update check them before any AWS call.
+pub fn read_and_guard<R: Resource>(
+    resource: &R,
+    invocation: &Invocation,
+) -> Result<R::Properties, InvalidProperties> {
+    let properties = R::Properties::from_properties(&invocation.request.properties)?;
+    let problems = resource.guard(invocation, &properties);
+    match problems.is_empty() {
+        true => Ok(properties),
+        false => Err(InvalidProperties(problems)),
+    }
 }
 
 /// The object-safe face of a [`Resource`], as the dispatcher sees it.
@@ -132,6 +170,10 @@ pub trait ResourceType: Send + Sync {
     fn type_name(&self) -> &'static str;
     fn recognizes(&self, physical_id: &str) -> bool;
     async fn handle(&self, invocation: &Invocation) -> Result<Outcome, Failure>;
+    /// See [`Resource::planned`]; invalid properties are a [`Failure::Invalid`].
+    async fn planned(&self, invocation: &Invocation, reading: bool) -> Result<View, Failure>;
+    /// See [`Resource::current`].
+    async fn current(&self, invocation: &Invocation, physical_id: &str) -> Result<View, Failure>;
 }
 
 #[async_trait]
@@ -147,14 +189,7 @@ impl<R: Resource> ResourceType for R {
     async fn handle(&self, invocation: &Invocation) -> Result<Outcome, Failure> {
         let request = &invocation.request;
         let read = || R::Properties::from_properties(&request.properties);
-        let read_and_guard = || {
-            let properties = read()?;
-            let problems = self.guard(invocation, &properties);
-            match problems.is_empty() {
-                true => Ok(properties),
-                false => Err(Failure::Invalid(InvalidProperties(problems))),
-            }
-        };
+        let read_and_guard = || read_and_guard(self, invocation);
         match &request.action {
             Action::Create => self.create(invocation, read_and_guard()?).await,
             Action::Update {
@@ -170,6 +205,16 @@ impl<R: Resource> ResourceType for R {
                 Ok(Outcome::new(physical_id.clone()))
             }
         }
+    }
+
+    async fn planned(&self, invocation: &Invocation, reading: bool) -> Result<View, Failure> {
+        let properties = read_and_guard(self, invocation)?;
+        Resource::planned(self, invocation, &properties, reading).await
+    }
+
+    async fn current(&self, invocation: &Invocation, physical_id: &str) -> Result<View, Failure> {
+        let properties = read_and_guard(self, invocation)?;
+        Resource::current(self, invocation, &properties, physical_id).await
     }
 }
 

@@ -24,6 +24,16 @@ impl ResponseUrl {
         }
     }
 
+    /// A URL no answer is ever sent to (`.invalid` never resolves, RFC 2606): requests
+    /// made up by the command line to plan a resource are never answered.
+    pub fn nowhere() -> Self {
+        let text = "https://plan.invalid/";
+        ResponseUrl::new(
+            text,
+            Url::parse(text).unwrap_or_else(|_| unreachable!("a valid URL")),
+        )
+    }
+
     /// The URL as the event gave it (with its signature: never log this).
     pub fn as_str(&self) -> &str {
         &self.text

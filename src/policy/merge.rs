@@ -91,6 +91,18 @@ impl OwnedEntries {
     }
 }
 
+/// The entries of `document` whose id starts with `prefix`, in document order.
+pub fn entries_of(shape: &Shape, document: Option<&Value>, prefix: &str) -> Vec<Value> {
+    document
+        .and_then(|d| d.get(shape.entries))
+        .map(entry_list)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|entry| entry_id(shape, entry).is_some_and(|id| id.starts_with(prefix)))
+        .cloned()
+        .collect()
+}
+
 fn entry_id<'v>(shape: &Shape, entry: &'v Value) -> Option<&'v str> {
     entry.get(shape.id).and_then(Value::as_str)
 }

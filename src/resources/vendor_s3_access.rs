@@ -16,7 +16,7 @@ use crate::aws::principal::{
 };
 use crate::aws::propagation::{Retried, retry_while_propagating};
 use crate::cfn::properties::{Fields, FromProperties, InvalidProperties, Problem, Problems};
-use crate::cfn::{Invocation, Outcome};
+use crate::cfn::{Facet, Invocation, Outcome};
 use crate::policy::s3_access::{AccessLevel, Location, S3Access, permission_policy_with};
 use crate::policy::trust::{TrustShape, Trusted, external_id_of, role_trust};
 use crate::policy::{
@@ -201,6 +201,9 @@ fn read_session(fields: &mut Fields<'_>, default: i32) -> i32 {
 
 const GENERATED_EXTERNAL_ID_LEN: usize = 32;
 
+/// How `plan` shows an external id that Create would generate.
+pub const GENERATED_EXTERNAL_ID_SHOWN: &str = "<generated at deploy: 32 random characters>";
+
 /// A strong external id: 32 characters from a cryptographically secure generator.
 fn generate_external_id() -> String {
     Alphanumeric.sample_string(&mut rand::rng(), GENERATED_EXTERNAL_ID_LEN)
@@ -302,9 +305,28 @@ fn warnings(
     warnings
 }
 
+/// A role's own documents, planned or found: IAM stores no description as none.
+fn role_facets(
+    trust: Option<Value>,
+    session: Option<i32>,
+    description: Option<String>,
+) -> Vec<Facet> {
+    vec![
+        Facet::owned("TrustPolicy", trust),
+        Facet::owned("MaxSessionDuration", session.map(Value::from)),
+        Facet::owned(
+            "Description",
+            Some(Value::String(description.unwrap_or_default())),
+        ),
+    ]
+}
+
 /// What the role's own planning decided.
 pub struct RolePlan {
     pub external_id: Option<String>,
+    /// The external id is new, made by this request (shown by `plan` as such, never as
+    /// the value a plan happened to draw).
+    pub generated_external_id: bool,
     pub trust: PolicyDocument,
 }
 
@@ -441,6 +463,7 @@ impl PrincipalType for VendorS3Access {
         carried: &Option<String>,
     ) -> Result<RolePlan, PrincipalError> {
         let pending = properties.pending();
+        let mut generated_external_id = false;
         let external_id = properties
             .external_id
             .clone()
@@ -451,7 +474,10 @@ impl PrincipalType for VendorS3Access {
                         .and_then(|r| r.trust.as_ref())
                         .and_then(external_id_of)
                         .or_else(|| carried.clone())
-                        .unwrap_or_else(generate_external_id)
+                        .unwrap_or_else(|| {
+                            generated_external_id = true;
+                            generate_external_id()
+                        })
                 })
             });
         let partition = Partition::of_arn(invocation.stack_id());
@@ -475,7 +501,11 @@ impl PrincipalType for VendorS3Access {
             shape,
         );
         check_size(entity, "trust", trust.size(), MAX_TRUST_POLICY_CHARS)?;
-        Ok(RolePlan { external_id, trust })
+        Ok(RolePlan {
+            external_id,
+            generated_external_id,
+            trust,
+        })
     }
 
     fn role_fields<'a>(
@@ -548,6 +578,35 @@ impl PrincipalType for VendorS3Access {
                 "Warnings",
                 warnings(invocation, properties, own, kms).join(" | "),
             ))
+    }
+
+    fn own_facets(&self, properties: &RoleProperties, own: &RolePlan) -> Vec<Facet> {
+        let mut trust = own.trust.to_json();
+        if let Some(id) = own
+            .external_id
+            .as_ref()
+            .filter(|_| own.generated_external_id)
+        {
+            trust = trust.replace(id, GENERATED_EXTERNAL_ID_SHOWN);
+        }
+        role_facets(
+            serde_json::from_str(&trust).ok(),
+            Some(properties.max_session_duration),
+            properties.description.clone(),
+        )
+    }
+
+    async fn current_own_facets(
+        &self,
+        _invocation: &Invocation,
+        existing: &Existing,
+        _properties: &RoleProperties,
+    ) -> Result<Vec<Facet>, PrincipalError> {
+        Ok(role_facets(
+            existing.trust.clone(),
+            existing.max_session_duration,
+            existing.description.clone(),
+        ))
     }
 
     /// A role has nothing of its own beyond what every principal has.

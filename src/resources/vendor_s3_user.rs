@@ -15,7 +15,7 @@ use crate::aws::kms::KmsPlan;
 use crate::aws::principal::{Common, ManagedPrincipal, PrincipalError, PrincipalType};
 use crate::aws::secrets::{KeyPair, KeySecrets, SECRET_PREFIX};
 use crate::cfn::properties::{Choice, Fields, FromProperties, InvalidProperties, Problems};
-use crate::cfn::{Invocation, Outcome};
+use crate::cfn::{Facet, Invocation, Outcome};
 use crate::policy::s3_access::{AccessLevel, S3Access, permission_policy};
 use crate::policy::{MAX_USER_INLINE_POLICY_CHARS, Partition};
 use crate::rules;
@@ -415,6 +415,44 @@ impl PrincipalType for VendorS3User {
         Ok(outputs(existing, properties, key, kms))
     }
 
+    /// One access key, the one recorded for the current `Serial`.
+    fn own_facets(&self, properties: &UserProperties, _own: &()) -> Vec<Facet> {
+        let storage = match properties.storage {
+            SecretStorage::SecretsManager => "secrets-manager",
+            SecretStorage::Attribute => "attribute",
+        };
+        vec![
+            Facet::owned("AccessKey", Some(key_facet(properties.serial, 1, true))),
+            Facet::context(
+                "SecretStorage",
+                Some(serde_json::json!({
+                    "SecretStorage": storage,
+                    "SecretName": properties.secret_name.clone().unwrap_or_else(|| format!("{SECRET_PREFIX}<UserName>")),
+                })),
+            ),
+        ]
+    }
+
+    async fn current_own_facets(
+        &self,
+        _invocation: &Invocation,
+        existing: &Existing,
+        _properties: &UserProperties,
+    ) -> Result<Vec<Facet>, PrincipalError> {
+        let user = Entity::new(EntityKind::User, &existing.name, &existing.path);
+        let keys = iam::access_key_ids(&self.clients.iam, &user).await?;
+        let recorded = existing.tags.get(KEY_TAG);
+        let (serial, id) = recorded
+            .and_then(|r| r.split_once('/'))
+            .map(|(serial, id)| (serial.parse().unwrap_or(0), id))
+            .unwrap_or((0, ""));
+        let present = keys.iter().any(|k| k == id);
+        Ok(vec![Facet::owned(
+            "AccessKey",
+            Some(key_facet(serial, keys.len(), present)),
+        )])
+    }
+
     /// The secret (kept for its recovery window) and the access keys.
     async fn remove_own(
         &self,
@@ -443,6 +481,15 @@ impl PrincipalType for VendorS3User {
         }
         Ok(())
     }
+}
+
+/// The access key as `plan` shows it and `drift` compares it.
+fn key_facet(serial: i64, keys: usize, recorded_key_exists: bool) -> Value {
+    serde_json::json!({
+        "Serial": serial,
+        "KeysOnUser": keys,
+        "RecordedKeyExists": recorded_key_exists,
+    })
 }
 
 fn outputs(
