@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 help:
 	@echo "make demo   - run the function end to end against a local AWS stand-in (moto)"
-	@echo "make test   - format check, clippy, every test, cfn-lint on the templates"
+	@echo "make test   - format check, clippy, every test, cfn-lint on the templates, the scanners (make scan)"
 	@echo "make build  - debug build of the Lambda binary"
 	@echo "make package - release Lambda zips for arm64 and x86_64 and the plain template, in target/package/"
 	@echo "make package-template - only the plain CloudFormation template (no SAM transform, code from S3)"
@@ -54,14 +54,20 @@ lint: $(TOOLS) package-template
 unit: $(TOOLS)
 	cargo test --all-targets
 
-test: lint unit template-test cdk-test
+test: lint unit template-test cdk-test scan
 
 # template.yaml keeps the function fenced: IAM only under /vendor-access/, creation only with
 # the permissions boundary, no service wildcards, one invocation at a time, ServiceToken exported.
-.PHONY: template-test cdk-test
+.PHONY: template-test cdk-test scan
 template-test: $(TOOLS) package-template
 	$(PY) tests/template/test_template.py
 	$(PY) tests/template/test_package.py
+
+# The scanners a customer's pipeline runs (docs/ci.md): checkov (.checkov.yaml), cfn-lint's
+# informational checks and cfripper (tools/cfripper) on template.yaml, the plain template and
+# examples/, each deliberate finding proved to be one. The CDK synth output: cdk-test.
+scan: $(TOOLS) package-template
+	$(PY) tests/scanners/test_scanners.py
 
 # The CDK constructs (cdk/): compile, synthesize the example app offline, cfn-lint the result.
 # npm ci runs only when the lockfile or package.json is newer than the last install.
