@@ -80,7 +80,11 @@ impl Kind {
     /// The kind a property name calls for (the innermost name a value sits under).
     fn of_slot(slot: &str) -> Kind {
         match slot {
-            "TrustedPrincipal" | "Principal" | "AWS" | "ExemptPrincipalArns" => Kind::Principal,
+            "TrustedPrincipal"
+            | "Principal"
+            | "AWS"
+            | "ExemptPrincipalArns"
+            | "AllowListBucketFor" => Kind::Principal,
             "KmsKeyArns" | "KmsKeyArn" => Kind::KmsKey,
             "SourceIps" | "FromIps" => Kind::Cidr,
             "SourceVpcs" | "FromVpcs" => Kind::Vpc,
