@@ -43,8 +43,10 @@ package: $(TOOLS) package-template
 	@ls -l $(PLAIN_TEMPLATE) $(PACKAGE_DIR)/*/bootstrap.zip
 
 # Cheap (no Rust build): make test writes it too, so it is linted, scanned and tested.
+# The CDK construct VendorAccessFunction includes the same template, as JSON, from cdk/template/.
 package-template: $(TOOLS)
 	$(PY) tools/package_template.py template.yaml $(PLAIN_TEMPLATE)
+	$(PY) tools/package_template.py template.yaml cdk/template/vendor-access.template.json
 
 lint: $(TOOLS) package-template
 	cargo fmt --all -- --check
@@ -75,8 +77,8 @@ cdk/node_modules/.package-lock.json: cdk/package-lock.json cdk/package.json
 	cd cdk && npm ci --no-audit --no-fund
 	touch $@
 
-cdk-test: $(TOOLS) cdk/node_modules/.package-lock.json
-	cd cdk && CFN_LINT=$(CURDIR)/$(VENV)/bin/cfn-lint npm test
+cdk-test: $(TOOLS) cdk/node_modules/.package-lock.json package-template
+	cd cdk && CFN_LINT=$(CURDIR)/$(VENV)/bin/cfn-lint CHECKOV=$(CURDIR)/$(VENV)/bin/checkov npm test
 
 
 # docs/vendors.md's table and the CDK's vendor types are rendered from src/vendors.rs;

@@ -8,6 +8,8 @@ copied as it is, and the function is translated property by property.
 
     .venv/bin/python tools/package_template.py [template.yaml] [target/package/vendor-access.template.yaml]
 
+(a target ending in .json is written as JSON: cdk/template/vendor-access.template.json).
+
 What changes (docs/fleet.md):
 - no `Transform`; `AWS::Serverless::Function` becomes `AWS::Lambda::Function` with the same
   logical id, and its `EventInvokeConfig` an `AWS::Lambda::EventInvokeConfig` on `$LATEST`
@@ -183,9 +185,8 @@ def plain_template(sam):
 
     metadata = sam.pop("Metadata", {})
     metadata.pop("AWS::ServerlessRepo::Application", None)
-    groups = metadata.get("AWS::CloudFormation::Interface", {}).get("ParameterGroups")
-    if groups is not None:
-        groups.append({"Label": {"default": "Code and exports"}, "Parameters": list(CODE_PARAMETERS)})
+    # The code parameters stay out of the console's parameter groups: the CDK construct
+    # replaces them, and a group naming a parameter that is gone fails cfn-lint (W4001).
     if metadata:
         plain["Metadata"] = metadata
 
@@ -229,7 +230,9 @@ def main(argv):
     source = Path(argv[1]) if len(argv) > 1 else SOURCE
     target = Path(argv[2]) if len(argv) > 2 else TARGET
     try:
-        text = render(plain_template(load(source)))
+        template = plain_template(load(source))
+        # JSON for the CDK construct (cdk/template/), which reads the parameters' defaults.
+        text = json.dumps(template, indent=1) + "\n" if target.suffix == ".json" else render(template)
     except Untranslatable as e:
         print(f"package_template: {e}", file=sys.stderr)
         return 1

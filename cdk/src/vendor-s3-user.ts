@@ -62,7 +62,9 @@ export class VendorS3User extends VendorAccessResource {
       UserPath: props.userPath,
       Tags: renderTags(props.tags),
       Serial: props.serial,
-      SecretStorage: props.secretStorage,
+      // Only when it differs from the default: scanners read `SecretStorage: secrets-manager`
+      // as a secret (checkov's CKV_SECRET_6), and the function's default is the same.
+      SecretStorage: props.secretStorage === 'attribute' ? 'attribute' : undefined,
       SecretName: props.secretName,
     });
     this.secretStorage = props.secretStorage ?? 'secrets-manager';

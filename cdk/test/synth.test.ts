@@ -1,14 +1,11 @@
 // The constructs synthesized offline (no credentials, no lookups): the example app's
 // templates carry the properties SPEC.md names, and pass cfn-lint.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { App, CfnResource, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import {
   BucketCors,
   BucketPolicyStatements,
@@ -17,31 +14,13 @@ import {
   VendorS3User,
 } from '../src';
 import { vendorExampleApp } from '../examples/vendors';
+import { cdkNag, cfnLint, checkov, scratchApp } from './scanners';
 
 const IMPORTED_TOKEN = { 'Fn::ImportValue': 'vendor-access-ServiceToken' };
 
 function getAtt(template: Template, type: string, attribute: string) {
   const [logicalId] = Object.keys(template.findResources(type));
   return { 'Fn::GetAtt': [logicalId, attribute] };
-}
-
-/** Runs the project's cfn-lint (from `make tools`) over templates written to a temp dir. */
-function cfnLint(templates: [string, unknown][]): { status: number | null; output: string } {
-  const executable = process.env.CFN_LINT ?? resolve(__dirname, '../../../.venv/bin/cfn-lint');
-  assert.ok(existsSync(executable), `${executable} is missing: run 'make tools' (or set CFN_LINT)`);
-  const dir = mkdtempSync(join(tmpdir(), 'vendor-access-cdk-'));
-  try {
-    const files = templates.map(([name, template]) => {
-      const file = join(dir, `${name}.template.json`);
-      writeFileSync(file, JSON.stringify(template, null, 2));
-      return file;
-    });
-    const run = spawnSync(executable, ['--', ...files], { encoding: 'utf8' });
-    assert.equal(run.error, undefined, `could not run ${executable}: ${run.error}`);
-    return { status: run.status, output: run.stdout + run.stderr };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 describe('the example app, one stack per vendor guide', () => {
@@ -94,7 +73,7 @@ describe('the example app, one stack per vendor guide', () => {
       ServiceToken: IMPORTED_TOKEN,
       Access: 'read',
       Locations: [{ Bucket: 'my-datalake', Prefix: 'projects/farm-animals/' }],
-      SecretStorage: 'secrets-manager',
+      SecretStorage: Match.absent(),
       Serial: 1,
     });
     t.hasOutput('SecretArn', { Value: getAtt(t, 'Custom::VendorS3User', 'SecretArn') });
@@ -122,7 +101,7 @@ describe('the example app, one stack per vendor guide', () => {
 
   test('Activeloop: the role reaches the stack\'s own bucket and KMS key through references', () => {
     const t = templates.activeloop;
-    const [bucket] = Object.keys(t.findResources('AWS::S3::Bucket'));
+    const [bucket] = Object.keys(t.findResources('AWS::S3::Bucket', { Properties: { LoggingConfiguration: Match.anyValue() } }));
     const [key] = Object.keys(t.findResources('AWS::KMS::Key'));
     t.hasResourceProperties('Custom::VendorS3Access', {
       Vendor: 'activeloop',
@@ -152,9 +131,62 @@ describe('the example app, one stack per vendor guide', () => {
     t.hasOutput('RuleIds', { Value: getAtt(t, 'Custom::BucketCors', 'RuleIds') });
   });
 
-  test('cfn-lint finds nothing in any synthesized template', () => {
+  test('cfn-lint, with the informational checks, finds nothing in any synthesized template', () => {
     const lint = cfnLint(Object.entries(templates).map(([name, t]) => [name, t.toJSON()]));
     assert.equal(lint.status, 0, `cfn-lint exited ${lint.status}:\n${lint.output}`);
+  });
+
+  test('the one informational check left out is one cfn-lint reports on CDK output', () => {
+    const lint = cfnLint([['activeloop', templates.activeloop.toJSON()]], []);
+    assert.notEqual(lint.status, 0);
+    assert.match(lint.output, /I1022 Prefer using Fn::Sub over Fn::Join with an empty delimiter/);
+  });
+
+  test('a default checkov step passes every synthesized template', () => {
+    const scan = checkov(Object.entries(templates).map(([name, t]) => [name, t.toJSON()]));
+    assert.deepEqual(scan.failed, []);
+    assert.equal(scan.status, 0);
+    assert.ok(scan.passed > 10, `checkov passed only ${scan.passed} checks`);
+    // The one skip: the access-log bucket is not logged itself.
+    assert.equal(scan.skipped.length, 1, String(scan.skipped));
+    assert.match(scan.skipped[0], /^CKV_AWS_18 AWS::S3::Bucket\.AccessLogs[0-9A-F]{8}$/);
+  });
+
+  test('the data bucket has access logs and versioning; without them checkov fails', () => {
+    const activeloop = templates.activeloop.toJSON();
+    const [data] = Object.keys(templates.activeloop.findResources('AWS::S3::Bucket', { Properties: { LoggingConfiguration: Match.anyValue() } }));
+    assert.ok(data, 'no bucket with access logs');
+    assert.deepEqual(activeloop.Resources[data].Properties.VersioningConfiguration, { Status: 'Enabled' });
+    const bare = structuredClone(activeloop);
+    delete bare.Resources[data].Properties.LoggingConfiguration;
+    delete bare.Resources[data].Properties.VersioningConfiguration;
+    const scan = checkov([['bare', bare]]);
+    assert.deepEqual(scan.failed, [`CKV_AWS_18 AWS::S3::Bucket.${data}`, `CKV_AWS_21 AWS::S3::Bucket.${data}`]);
+    // The log bucket's skip is one checkov reports without it.
+    const unskipped = structuredClone(activeloop);
+    for (const resource of Object.values(unskipped.Resources as Record<string, any>)) {
+      delete resource.Metadata?.checkov;
+    }
+    assert.equal(checkov([['unskipped', unskipped]]).failed.filter((f) => f.startsWith('CKV_AWS_18 ')).length, 1);
+  });
+
+  test('cdk-nag (AwsSolutions, Serverless) finds nothing unacknowledged in the example app', () => {
+    const nag = cdkNag(vendorExampleApp(scratchApp()).app);
+    assert.deepEqual(nag.violations, []);
+    assert.deepEqual(nag.acknowledged, []);
+  });
+
+  test('cdk-nag would report a data bucket without access logs', () => {
+    const app = scratchApp();
+    const stacks = vendorExampleApp(app);
+    const bucket = stacks.activeloop.node.findChild('Datasets').node.defaultChild as s3.CfnBucket;
+    bucket.loggingConfiguration = undefined;
+    const nag = cdkNag(app);
+    // Both: the log bucket is then no log bucket either.
+    assert.deepEqual(nag.violations.map((f) => `${f.rule} ${f.path}`).sort(), [
+      'AwsSolutions-S1 Activeloop/AccessLogs/Resource',
+      'AwsSolutions-S1 Activeloop/Datasets/Resource',
+    ]);
   });
 
   test('the cfn-lint check catches a broken template', () => {
@@ -238,7 +270,7 @@ describe('property rendering', () => {
         userPath: '/vendor-access/',
         tags: { team: 'data' },
         serial: 3,
-        secretStorage: 'secrets-manager',
+        secretStorage: 'attribute',
         secretName: 'vendor-access/lightly',
       }),
     );
@@ -255,9 +287,18 @@ describe('property rendering', () => {
       UserPath: '/vendor-access/',
       Tags: [{ Key: 'team', Value: 'data' }],
       Serial: 3,
-      SecretStorage: 'secrets-manager',
+      SecretStorage: 'attribute',
       SecretName: 'vendor-access/lightly',
     });
+  });
+
+  test('SecretStorage is rendered only when it is not the default', () => {
+    for (const secretStorage of [undefined, 'secrets-manager'] as const) {
+      const properties = customResource((stack) =>
+        new VendorS3User(stack, 'User', { serviceToken, locations: [{ bucket: 'b' }], secretStorage }),
+      );
+      assert.equal('SecretStorage' in properties, false, `secretStorage: ${secretStorage}`);
+    }
   });
 
   test('every BucketCors prop maps to the SPEC property of the same name', () => {
