@@ -5,3 +5,4 @@ export { VendorPreset, VendorS3Access, VendorS3AccessProps } from './vendor-s3-a
 export { SecretStorage, VendorS3User, VendorS3UserProps } from './vendor-s3-user';
 export { BucketCors, BucketCorsProps, CorsMethod, CorsRule, CorsVendorPreset } from './bucket-cors';
 export { BucketPolicyStatements, BucketPolicyStatementsProps, BucketPolicyVendorPreset, NetworkRestriction } from './bucket-policy-statements';
+export { Architecture, LogLevel, VendorAccessFunction, VendorAccessFunctionProps } from './function';
