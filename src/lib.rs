@@ -12,6 +12,7 @@
 
 pub mod aws;
 pub mod cfn;
+pub mod cli;
 pub mod guardrails;
 pub mod logging;
 pub mod policy;
@@ -19,4 +20,3 @@ pub mod resources;
 pub mod rules;
 pub mod settings;
 pub mod vendors;
-pub mod cli;

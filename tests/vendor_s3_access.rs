@@ -912,3 +912,87 @@ async fn a_grant_that_cannot_be_limited_to_s3_is_named_in_the_warnings() {
         "{warnings}"
     );
 }
+
+#[tokio::test]
+async fn an_update_names_what_was_changed_by_hand_and_brings_it_back() {
+    // GIVEN a Lightly role, deployed
+    let clients = clients().await;
+    let bucket = new_bucket(&clients, "data").await;
+    let cfn = Cfn::new().await;
+    let props = json!({"Vendor": "lightly", "Access": "read", "Locations": [{"Bucket": bucket}],
+                       "Tags": [{"Key": "team", "Value": "ml"}]});
+    let created = cfn.create(TYPE, "Lightly", props.clone()).await;
+    assert_success(&created);
+    let arn = data(&created, "RoleArn");
+    let name = data(&created, "RoleName");
+    let deployed = role_state(&clients, &name).await.expect("the role");
+
+    // WHEN an Update changes only a tag, nobody having touched the role
+    let retagged = json!({"Vendor": "lightly", "Access": "read", "Locations": [{"Bucket": bucket}],
+                          "Tags": [{"Key": "team", "Value": "data"}]});
+    let clean = cfn
+        .update(TYPE, "Lightly", &arn, retagged.clone(), props.clone())
+        .await;
+
+    // THEN it warns of nothing
+    assert_success(&clean);
+    assert!(
+        !data(&clean, "Warnings").contains("outside CloudFormation"),
+        "{clean}"
+    );
+
+    // WHEN someone opens the trust, shortens the session and widens the policy by hand,
+    // and the next Update again changes only a tag
+    let opened = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "sts:AssumeRole"}]});
+    clients
+        .iam
+        .update_assume_role_policy()
+        .role_name(&name)
+        .policy_document(opened.to_string())
+        .send()
+        .await
+        .expect("trust changed");
+    clients
+        .iam
+        .update_role()
+        .role_name(&name)
+        .max_session_duration(3600)
+        .send()
+        .await
+        .expect("session changed");
+    let widened = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]});
+    clients
+        .iam
+        .put_role_policy()
+        .role_name(&name)
+        .policy_name("vendor-access-s3")
+        .policy_document(widened.to_string())
+        .send()
+        .await
+        .expect("policy changed");
+    let props_now = json!({"Vendor": "lightly", "Access": "read", "Locations": [{"Bucket": bucket}],
+                           "Tags": [{"Key": "team", "Value": "platform"}]});
+    let updated = cfn.update(TYPE, "Lightly", &arn, props_now, retagged).await;
+
+    // THEN the Warnings output names each, and the role is as the stack says again
+    assert_success(&updated);
+    let warnings = data(&updated, "Warnings");
+    assert!(
+        warnings.contains("changed outside CloudFormation and brought back to the stack's properties: TrustPolicy, MaxSessionDuration, InlinePolicy"),
+        "{warnings}"
+    );
+    // AND the external id the hand edit removed cannot be known again: a new one is made,
+    // and said so
+    assert!(warnings.contains("a new one was generated"), "{warnings}");
+    let new_id = data(&updated, "ExternalId");
+    assert_ne!(new_id, data(&created, "ExternalId"));
+    let restored = role_state(&clients, &name).await.expect("the role");
+    assert_eq!(
+        restored.trust,
+        trust("arn:aws:iam::916419735646:root", Some(&new_id))
+    );
+    assert_ne!(deployed.trust, Value::Null);
+    assert_eq!(restored.max_session, 43200);
+    assert_eq!(restored.policy, deployed.policy);
+}

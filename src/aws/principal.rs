@@ -25,7 +25,7 @@ use super::propagation::{Retried, retry_while_propagating};
 use super::secrets::SecretError;
 use super::{CallError, Clients};
 use crate::cfn::properties::{FromProperties, Problem};
-use crate::cfn::{Facet, Failure, Invocation, Outcome, OwnerId, Resource, View};
+use crate::cfn::{Facet, Failure, Invocation, Outcome, OwnerId, Resource, View, differing};
 use crate::policy::s3_access::{Location, S3Access, permission_policy_with};
 use crate::policy::{Partition, PolicyDocument};
 use crate::rules::MAX_TAGS;
@@ -268,6 +268,15 @@ async fn adopt<R: PrincipalType>(
         start,
     )
     .await?;
+    let mut overwritten = match old {
+        Some(old) => {
+            changed_out_of_band(
+                resource, invocation, entity, &existing, old, start, &prepared,
+            )
+            .await?
+        }
+        None => Vec::new(),
+    };
     resource
         .update_own(invocation, &existing, properties, &prepared.own)
         .await?;
@@ -275,7 +284,7 @@ async fn adopt<R: PrincipalType>(
     // first. Otherwise it is read, so drift is repaired.
     let policy_known_stale = old
         .is_some_and(|old| policy_for(resource, invocation, old, &prepared.kms) != prepared.policy);
-    complete(
+    let (outcome, policy_rewritten) = complete(
         resource,
         invocation,
         entity,
@@ -285,7 +294,61 @@ async fn adopt<R: PrincipalType>(
         &prepared,
         policy_known_stale,
     )
-    .await
+    .await?;
+    if policy_rewritten && old.is_some() {
+        overwritten.push(POLICY_FACET.to_string());
+    }
+    Ok(with_overwritten(outcome, &overwritten))
+}
+
+/// What the entity's own documents should have been under the properties it was last
+/// brought to (`old`), against what it has: what someone changed outside CloudFormation.
+async fn changed_out_of_band<R: PrincipalType>(
+    resource: &R,
+    invocation: &Invocation,
+    entity: &Entity,
+    existing: &Existing,
+    old: &R::Properties,
+    start: &Start<R::Carried>,
+    prepared: &Prepared<R::Own>,
+) -> Result<Vec<String>, PrincipalError> {
+    let kms = prepared.kms.clone();
+    let carried = &start.carried;
+    let Ok(before) = plan_documents(
+        resource,
+        invocation,
+        entity,
+        old,
+        Some(existing),
+        carried,
+        kms,
+    ) else {
+        return Ok(Vec::new());
+    };
+    let expected = resource.own_facets(old, &before.own);
+    let found = resource
+        .current_own_facets(invocation, existing, old)
+        .await?;
+    Ok(differing(&expected, &found))
+}
+
+/// The outcome with a warning naming what was found changed outside CloudFormation and
+/// brought back to the stack's properties.
+fn with_overwritten(mut outcome: Outcome, overwritten: &[String]) -> Outcome {
+    if overwritten.is_empty() {
+        return outcome;
+    }
+    tracing::warn!(?overwritten, "changed outside CloudFormation; brought back");
+    let warning = format!(
+        "changed outside CloudFormation and brought back to the stack's properties: {}",
+        overwritten.join(", ")
+    );
+    let warnings = match outcome.data.get("Warnings").and_then(|w| w.as_str()) {
+        Some(existing) if !existing.is_empty() => format!("{existing} | {warning}"),
+        _ => warning,
+    };
+    outcome.data.insert("Warnings".into(), warnings.into());
+    outcome
 }
 
 /// Step 5 for an entity that does not exist: created, and removed again should a later
@@ -307,7 +370,8 @@ async fn create<R: PrincipalType>(
     let done = complete(
         resource, invocation, entity, &existing, properties, None, &prepared, true,
     )
-    .await;
+    .await
+    .map(|(outcome, _)| outcome);
     if done.is_err() {
         tracing::warn!(entity = %entity.describe(), "rolling back what this request created");
         match remove(resource, invocation, entity, Some(properties)).await {
@@ -481,7 +545,7 @@ async fn complete<R: PrincipalType>(
     old: Option<&R::Properties>,
     prepared: &Prepared<R::Own>,
     policy_known_stale: bool,
-) -> Result<Outcome, PrincipalError> {
+) -> Result<(Outcome, bool), PrincipalError> {
     let rights = Rights {
         policy: &prepared.policy,
         policy_known_stale,
@@ -498,8 +562,8 @@ async fn complete<R: PrincipalType>(
             })
             .unwrap_or_default(),
     };
-    apply_rights(resource, invocation, entity, existing, &rights).await?;
-    resource
+    let policy_rewritten = apply_rights(resource, invocation, entity, existing, &rights).await?;
+    let outcome = resource
         .finish(
             invocation,
             existing,
@@ -507,7 +571,8 @@ async fn complete<R: PrincipalType>(
             &prepared.own,
             &prepared.kms,
         )
-        .await
+        .await?;
+    Ok((outcome, policy_rewritten))
 }
 
 /// What a principal should be allowed, beyond its trust.
@@ -522,19 +587,19 @@ struct Rights<'a> {
 }
 
 /// Step 6: the inline policy, the grants and the tags recording both, written only where
-/// they differ.
+/// they differ. Returns whether the policy was read, found different, and written.
 async fn apply_rights<R: PrincipalType>(
     resource: &R,
     invocation: &Invocation,
     entity: &Entity,
     existing: &Existing,
     rights: &Rights<'_>,
-) -> Result<(), PrincipalError> {
+) -> Result<bool, PrincipalError> {
     let clients = resource.clients();
     let iam = &clients.iam;
-    if rights.policy_known_stale
-        || entity.inline_policy(iam, POLICY_NAME).await? != Some(rights.policy.to_value())
-    {
+    let found_different = !rights.policy_known_stale
+        && entity.inline_policy(iam, POLICY_NAME).await? != Some(rights.policy.to_value());
+    if rights.policy_known_stale || found_different {
         entity
             .put_inline_policy(iam, POLICY_NAME, rights.policy)
             .await?;
@@ -573,7 +638,7 @@ async fn apply_rights<R: PrincipalType>(
         let tags = set.iter().map(|(k, v)| tag(k, v)).collect();
         entity.tag(iam, tags).await?;
     }
-    Ok(())
+    Ok(found_different)
 }
 
 /// Deletes the entity and what hangs on it, if it is ours. Already gone is success.

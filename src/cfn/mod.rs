@@ -18,4 +18,4 @@ pub use resource::{Failure, Invocation, Registry, Resource, ResourceType};
 pub use response::{Failed, Outcome, Response, Status};
 pub use response_url::{ResponseUrl, UrlPolicy, UrlRefused};
 pub use sender::{HttpSender, ResponseSender, Retry, SendError};
-pub use view::{Facet, View};
+pub use view::{Facet, View, differing, same};

@@ -57,3 +57,69 @@ impl View {
         self.facets.iter().find(|f| f.name == name)
     }
 }
+
+/// Equal as IAM and S3 mean it: a list of one is its one item (`"Action": "s3:GetObject"`
+/// is `"Action": ["s3:GetObject"]`), and the order of an object's fields is no matter.
+pub fn same(a: Option<&Value>, b: Option<&Value>) -> bool {
+    a.map(canonical) == b.map(canonical)
+}
+
+fn canonical(value: &Value) -> Value {
+    match value {
+        Value::Array(items) if items.len() == 1 => canonical(&items[0]),
+        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, v)| (k.clone(), canonical(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// The owned facets of `expected` that `found` does not have as they are.
+pub fn differing(expected: &[Facet], found: &[Facet]) -> Vec<String> {
+    expected
+        .iter()
+        .filter(|facet| facet.owned)
+        .filter(|facet| {
+            let now = found
+                .iter()
+                .find(|f| f.name == facet.name)
+                .and_then(|f| f.value.as_ref());
+            !same(facet.value.as_ref(), now)
+        })
+        .map(|facet| facet.name.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_list_of_one_is_its_item_and_field_order_is_no_matter() {
+        let planned = json!({"Effect": "Allow", "Action": ["s3:GetObject"]});
+        let found = json!({"Action": "s3:GetObject", "Effect": "Allow"});
+        assert!(same(Some(&planned), Some(&found)));
+        let changed = json!({"Action": "s3:*", "Effect": "Allow"});
+        assert!(!same(Some(&planned), Some(&changed)));
+        assert!(!same(Some(&planned), None));
+    }
+
+    #[test]
+    fn only_owned_facets_that_differ_are_listed() {
+        let expected = vec![
+            Facet::owned("TrustPolicy", Some(json!({"a": 1}))),
+            Facet::owned("MaxSessionDuration", Some(json!(3600))),
+            Facet::context("Whole", Some(json!(1))),
+        ];
+        let found = vec![
+            Facet::owned("TrustPolicy", Some(json!({"a": 2}))),
+            Facet::owned("MaxSessionDuration", Some(json!(3600))),
+        ];
+        assert_eq!(differing(&expected, &found), ["TrustPolicy"]);
+    }
+}

@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::plan::{Plan, PlannedResource, Status};
+pub use crate::cfn::same;
 
 /// One facet that is not what the stack's properties produce.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -84,40 +85,4 @@ pub fn differences(resource: &PlannedResource) -> Vec<Difference> {
             })
         })
         .collect()
-}
-
-/// Equal as IAM and S3 mean it: a list of one is its one item (`"Action": "s3:GetObject"`
-/// is `"Action": ["s3:GetObject"]`), and the order of an object's fields is no matter.
-pub fn same(a: Option<&Value>, b: Option<&Value>) -> bool {
-    a.map(canonical) == b.map(canonical)
-}
-
-fn canonical(value: &Value) -> Value {
-    match value {
-        Value::Array(items) if items.len() == 1 => canonical(&items[0]),
-        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
-        Value::Object(fields) => Value::Object(
-            fields
-                .iter()
-                .map(|(k, v)| (k.clone(), canonical(v)))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn a_list_of_one_is_its_item_and_field_order_is_no_matter() {
-        let planned = json!({"Effect": "Allow", "Action": ["s3:GetObject"]});
-        let found = json!({"Action": "s3:GetObject", "Effect": "Allow"});
-        assert!(same(Some(&planned), Some(&found)));
-        let changed = json!({"Action": "s3:*", "Effect": "Allow"});
-        assert!(!same(Some(&planned), Some(&changed)));
-        assert!(!same(Some(&planned), None));
-    }
 }

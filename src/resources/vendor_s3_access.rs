@@ -275,6 +275,11 @@ fn warnings(
     kms: &KmsPlan,
 ) -> Vec<String> {
     let mut warnings = kms.warnings.clone();
+    if own.replaced_lost_external_id {
+        warnings.push(
+            "the role's trust policy held no external id (edited outside CloudFormation?): a new one was generated; give the vendor the new ExternalId output, or set ExternalId in the stack".into(),
+        );
+    }
     if properties.pending() {
         // "Snowflake (storage integration)" reads as "Snowflake" here.
         let title = properties.vendor.map_or("the vendor", |v| {
@@ -327,6 +332,9 @@ pub struct RolePlan {
     /// The external id is new, made by this request (shown by `plan` as such, never as
     /// the value a plan happened to draw).
     pub generated_external_id: bool,
+    /// The role exists but its trust policy held no external id (edited by hand): the
+    /// one the vendor was given is lost, and a new one was made.
+    pub replaced_lost_external_id: bool,
     pub trust: PolicyDocument,
 }
 
@@ -503,6 +511,7 @@ impl PrincipalType for VendorS3Access {
         check_size(entity, "trust", trust.size(), MAX_TRUST_POLICY_CHARS)?;
         Ok(RolePlan {
             external_id,
+            replaced_lost_external_id: generated_external_id && existing.is_some(),
             generated_external_id,
             trust,
         })
