@@ -89,10 +89,11 @@ vendors:
 demo: $(TOOLS) build
 	$(PY) tools/demo.py
 
-# Rust beside the Python standard (crhelper + boto3): cold start, latency, peak RSS, AWS
-# calls, binary sizes. Writes bench/results.md. Options: make bench BENCH_ARGS=--quick
+# Rust beside the Python standard (crhelper + boto3) and a bare lambda_runtime binary: cold
+# start, latency, peak RSS, AWS calls, binary sizes; the stack makespan of N resources at once;
+# plan's speed. Writes bench/results.md. Options: make bench BENCH_ARGS=--quick (or --stack-only)
 bench: $(TOOLS)
-	cargo build --release --bin vendor-access
+	cargo build --release -p vendor_access -p bare-runtime --bins
 	$(PY) bench/bench.py $(BENCH_ARGS)
 
 clean:

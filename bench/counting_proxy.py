@@ -4,12 +4,17 @@ Query-protocol services (IAM) carry the operation as `Action=` in the form body,
 services (KMS, Secrets Manager) in `X-Amz-Target`, and S3 in the method, path and
 sub-resource of its REST request. A call is a read when its operation starts with
 Get, List, Head or Describe; every other call writes.
+
+With `latency_s`, every call is held that long before it is forwarded, so that moto (which
+answers in a millisecond or two) costs what AWS costs: IAM's calls take about 100 ms, S3's
+tens of milliseconds. The stack benchmark uses it; the call counts do not.
 """
 
 from __future__ import annotations
 
 import http.client
 import threading
+import time
 import urllib.parse
 from collections import Counter
 
@@ -64,10 +69,12 @@ def service_name(headers: http.client.HTTPMessage) -> str:
 
 
 class CountingProxy:
-    """Forwards to `upstream` (host:port) and counts operations in `self.calls`."""
+    """Forwards to `upstream` (host:port) and counts operations in `self.calls`, holding
+    each call `latency_s` first."""
 
-    def __init__(self, upstream: str):
+    def __init__(self, upstream: str, latency_s: float = 0.0):
         self.calls: Counter[str] = Counter()
+        self.latency_s = latency_s
         self._lock = threading.Lock()
         proxy = self
         local = threading.local()
@@ -77,6 +84,8 @@ class CountingProxy:
                 body = self._read_body()
                 with proxy._lock:
                     proxy.calls[operation_of(self.command, self.path, self.headers, body)] += 1
+                if proxy.latency_s > 0:
+                    time.sleep(proxy.latency_s)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
                 if body or self.command in ("POST", "PUT"):
                     headers["Content-Length"] = str(len(body))

@@ -13,7 +13,7 @@ import queue
 import threading
 import time
 import uuid
-from typing import Optional
+from typing import Callable, Optional
 
 from loopback_http import LoopbackServer, QuietHandler
 
@@ -24,8 +24,11 @@ FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:vendor-access"
 class RuntimeApi:
     """Hands queued events to the function, one per `GET .../invocation/next`."""
 
-    def __init__(self, timeout_s: float):
+    def __init__(self, timeout_s: float, on_finished: Optional[Callable[[str], None]] = None):
+        """`on_finished(request_id)` is called when the function has finished an
+        invocation (its response or error posted), from the server's thread."""
         self.timeout_s = timeout_s
+        self.on_finished = on_finished
         self.first_next: Optional[float] = None
         self.handed: dict[str, float] = {}
         self.finished: dict[str, tuple[str, bytes]] = {}
@@ -76,7 +79,10 @@ class RuntimeApi:
                     with api._changed:
                         api.finished[parts[1]] = (parts[2], body)
                         api._changed.notify_all()
-                    return self._answer(202)
+                    self._answer(202)
+                    if api.on_finished is not None:
+                        api.on_finished(parts[1])
+                    return
                 self._answer(404)
 
             def _answer(self, status: int) -> None:
