@@ -57,7 +57,7 @@ fn flag(name: &str) -> bool {
 /// Whether `AWS_ENDPOINT_URL` names a loopback host and the stand-in setting is given.
 pub fn is_local_standin() -> bool {
     let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
-    let host = reqwest::Url::parse(&endpoint)
+    let host = url::Url::parse(&endpoint)
         .ok()
         .and_then(|url| url.host_str().map(str::to_string))
         .unwrap_or_default();

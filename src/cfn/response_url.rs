@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use reqwest::Url;
+use url::Url;
 
 /// Setting that lets the function answer `http://` ResponseURLs on loopback hosts, for
 /// local stand-ins of CloudFormation. Never set in AWS.
