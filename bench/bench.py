@@ -1210,7 +1210,7 @@ def main() -> int:
     parser.add_argument("--skip-stack", action="store_true", help="leave the stack-level benchmark out")
     parser.add_argument("--cold-only", action="store_true",
                         help="only cold starts, first events, latency and RSS (no call counts, stack, "
-                             "plan or 300 s delete); prints, writes nothing")
+                             "plan, arm64 build or 300 s delete); prints, writes nothing")
     parser.add_argument("--stack-rounds", type=int, default=3, help="rounds of the stack benchmark (default 3)")
     parser.add_argument("--stack-latency-ms", type=float, default=100.0,
                         help="latency added to every AWS call in the stack benchmark (default 100)")
@@ -1224,6 +1224,8 @@ def main() -> int:
                         help="a smoke run: 2 cold starts, 1 round of 5 cycles, no arm64, no 300 s delete; "
                              "results are not written")
     args = parser.parse_args()
+    if args.cold_only:
+        args.skip_arm64 = args.skip_crhelper_sleep = True
     if args.quick:
         args.cold_runs, args.rounds, args.cycles = 2, 1, 5
         args.skip_arm64 = args.skip_crhelper_sleep = True

@@ -8,7 +8,10 @@ use vendor_access::cfn::{Dispatcher, HttpSender, Retry, UrlPolicy};
 use vendor_access::resources::registry;
 use vendor_access::settings::Settings;
 
-#[tokio::main]
+// One thread: Lambda hands the process one event at a time, and the few tasks an event
+// spawns (its deadline, the AWS calls) wait on the network, not the CPU. No worker threads
+// to start before the first `next`, no stacks of theirs to keep resident.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     // With a subcommand the binary is the command line (`plan`, `validate`, `drift`);
     // Lambda starts it without one.
