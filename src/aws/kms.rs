@@ -520,47 +520,6 @@ async fn retire(kms: &aws_sdk_kms::Client, key_arn: &str, grant_id: &str) -> Res
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn the_default_key_policy_delegates_to_the_account() {
-        let policy = json!({"Version": "2012-10-17", "Statement": [{
-            "Sid": "Enable IAM User Permissions", "Effect": "Allow",
-            "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
-            "Action": "kms:*", "Resource": "*"}]});
-        assert!(delegates_to_account(&policy, "111122223333"));
-        assert!(!delegates_to_account(&policy, "444455556666"));
-    }
-
-    #[test]
-    fn a_key_policy_naming_only_roles_does_not_delegate() {
-        let policy = json!({"Statement": [
-            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/admin"},
-             "Action": "kms:*", "Resource": "*"},
-            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
-             "Action": ["kms:Describe*"], "Resource": "*"},
-            {"Effect": "Allow", "Principal": {"AWS": "111122223333"}, "Action": "kms:*",
-             "Resource": "*", "Condition": {"StringEquals": {"kms:CallerAccount": "x"}}}
-        ]});
-        assert!(!delegates_to_account(&policy, "111122223333"));
-    }
-
-    #[test]
-    fn grant_operations_follow_the_access_level() {
-        assert_eq!(
-            grant_operations(AccessLevel::Read),
-            vec![GrantOperation::Decrypt]
-        );
-        assert_eq!(
-            grant_operations(AccessLevel::ReadWrite),
-            vec![GrantOperation::Decrypt, GrantOperation::GenerateDataKey]
-        );
-    }
-}
-
 /// What an offline plan cannot know about KMS, said plainly.
 pub fn offline_note(access: &S3Access) -> Option<String> {
     if access.kms_access == KmsAccess::None {
@@ -626,4 +585,45 @@ pub async fn held_grants(
         }
     }
     Ok(Value::Array(grants))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_default_key_policy_delegates_to_the_account() {
+        let policy = json!({"Version": "2012-10-17", "Statement": [{
+            "Sid": "Enable IAM User Permissions", "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+            "Action": "kms:*", "Resource": "*"}]});
+        assert!(delegates_to_account(&policy, "111122223333"));
+        assert!(!delegates_to_account(&policy, "444455556666"));
+    }
+
+    #[test]
+    fn a_key_policy_naming_only_roles_does_not_delegate() {
+        let policy = json!({"Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/admin"},
+             "Action": "kms:*", "Resource": "*"},
+            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+             "Action": ["kms:Describe*"], "Resource": "*"},
+            {"Effect": "Allow", "Principal": {"AWS": "111122223333"}, "Action": "kms:*",
+             "Resource": "*", "Condition": {"StringEquals": {"kms:CallerAccount": "x"}}}
+        ]});
+        assert!(!delegates_to_account(&policy, "111122223333"));
+    }
+
+    #[test]
+    fn grant_operations_follow_the_access_level() {
+        assert_eq!(
+            grant_operations(AccessLevel::Read),
+            vec![GrantOperation::Decrypt]
+        );
+        assert_eq!(
+            grant_operations(AccessLevel::ReadWrite),
+            vec![GrantOperation::Decrypt, GrantOperation::GenerateDataKey]
+        );
+    }
 }
