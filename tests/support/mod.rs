@@ -9,6 +9,7 @@
 pub mod buckets;
 pub mod cfn;
 pub mod faults;
+pub mod lambda;
 pub mod logs;
 
 use std::net::TcpListener;
