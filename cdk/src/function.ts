@@ -6,6 +6,7 @@ import { CfnInclude } from 'aws-cdk-lib/cloudformation-include';
 import { CfnRole, CfnManagedPolicy } from 'aws-cdk-lib/aws-iam';
 import { CfnFunction, Code } from 'aws-cdk-lib/aws-lambda';
 import { CfnLogGroup } from 'aws-cdk-lib/aws-logs';
+import { CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 
 /** Instruction set of the function; the code must be built for it. */
@@ -85,6 +86,8 @@ export class VendorAccessFunction extends Construct {
   public readonly role: CfnRole;
   public readonly permissionsBoundary: CfnManagedPolicy;
   public readonly logGroup: CfnLogGroup;
+  /** The function's bucket of lease objects: writers of one bucket document take turns through it. */
+  public readonly lockBucket: CfnBucket;
   /** The included template, for anything not exposed above. */
   public readonly template: CfnInclude;
 
@@ -147,6 +150,7 @@ export class VendorAccessFunction extends Construct {
     this.role = this.template.getResource('VendorAccessFunctionRole') as CfnRole;
     this.permissionsBoundary = this.template.getResource('PermissionsBoundaryPolicy') as CfnManagedPolicy;
     this.logGroup = this.template.getResource('VendorAccessLogGroup') as CfnLogGroup;
+    this.lockBucket = this.template.getResource('LockBucket') as CfnBucket;
     this.serviceToken = (this.template.getOutput('ServiceToken') as CfnOutput).value;
     this.permissionsBoundaryArn = (this.template.getOutput('PermissionsBoundaryArn') as CfnOutput).value;
     acknowledgeDeliberateFindings(this);
