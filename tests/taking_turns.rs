@@ -593,6 +593,164 @@ async fn documents_of_other_buckets_and_other_kinds_do_not_wait() {
     assert!(tags_in(&stage.direct, &x).await.contains("x-waited"));
 }
 
+/// Leases of 3 s renewed every second: turns that outlast a lease, quickly.
+fn short_leases() -> vendor_access::settings::Settings {
+    let mut settings = support::settings();
+    settings.waits.turns = TurnWaits {
+        lease: Duration::from_secs(3),
+        renew_every: Duration::from_secs(1),
+        margin: Duration::from_millis(500),
+        reserve: Duration::from_secs(2),
+        ..TurnWaits::default()
+    };
+    settings
+}
+
+#[tokio::test]
+async fn a_turn_longer_than_its_lease_is_renewed_and_not_taken_over() {
+    // GIVEN 3 s leases, and a bucket whose policy writes take 4 s
+    let stage = Stage::new().await;
+    stage
+        .proxy
+        .break_("PutBucketPolicy", Fault::Delay(Duration::from_secs(4)));
+    let cfn = stage.in_process(short_leases()).await.with_deadline(60);
+    let bucket = new_bucket(&stage.direct, "long-turn").await;
+
+    // WHEN one stack adds a statement, and another one a moment later
+    let first = cfn.in_new_stack();
+    let props = statement_props(&bucket, "first");
+    let first = tokio::spawn(async move { first.create(STATEMENTS, "First", props).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let second = cfn
+        .in_new_stack()
+        .create(STATEMENTS, "Second", statement_props(&bucket, "second"))
+        .await;
+
+    // THEN the second waited for the whole first turn (the lease was renewed, not taken
+    // over after 3 s), and both statements are there
+    assert_success(&second);
+    assert_success(&first.await.expect("the first"));
+    assert!(
+        started.elapsed() >= Duration::from_secs(7),
+        "{:?}",
+        started.elapsed()
+    );
+    let tags = tags_in(&stage.direct, &bucket).await;
+    assert!(
+        tags.contains("first") && tags.contains("second"),
+        "{tags:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_holder_whose_lease_was_taken_stops_and_says_so() {
+    // GIVEN 3 s leases, and a bucket whose policy writes take 4 s
+    let stage = Stage::new().await;
+    stage
+        .proxy
+        .break_("PutBucketPolicy", Fault::Delay(Duration::from_secs(4)));
+    let cfn = stage.in_process(short_leases()).await.with_deadline(60);
+    let bucket = new_bucket(&stage.direct, "taken").await;
+    let policy = Document::BucketPolicy(bucket.clone());
+
+    // WHEN a stack adds a statement, and while its write is on its way someone else
+    // overwrites its lease
+    let holder = cfn.in_new_stack();
+    let props = statement_props(&bucket, "lost");
+    let started = Instant::now();
+    let holder = tokio::spawn(async move { holder.create(STATEMENTS, "Lost", props).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        stage.lease_holder(&policy).await.is_some(),
+        "the turn was taken"
+    );
+    stage
+        .lease_held_by("intruder", &policy, Duration::from_secs(30))
+        .await;
+
+    // THEN at its next renewal it finds the lease gone, stops, and fails naming the bucket;
+    // the other holder's lease is left alone
+    let answer = holder.await.expect("the holder");
+    assert_eq!(answer["Status"], "FAILED", "{answer}");
+    let reason = reason(&answer);
+    assert!(
+        reason.contains(&format!(
+            "lost the turn on the bucket policy of bucket {bucket:?}"
+        )),
+        "{reason}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        stage.lease_holder(&policy).await.as_deref(),
+        Some("intruder")
+    );
+}
+
+#[tokio::test]
+async fn a_grant_on_a_key_waits_for_the_turn_on_that_key() {
+    // GIVEN a customer key that only honours grants, a lease a dead holder left on its
+    // grants, running out in 3 s
+    let stage = Stage::new().await;
+    let cfn = stage
+        .in_process(support::settings())
+        .await
+        .with_deadline(60);
+    let bucket = new_bucket(&stage.direct, "granted").await;
+    let closed = json!({"Version": "2012-10-17", "Statement": [{
+        "Sid": "KeyAdministrators", "Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:role/key-admin")},
+        "Action": "kms:*", "Resource": "*"}]});
+    let key = stage
+        .direct
+        .kms
+        .create_key()
+        .policy(closed.to_string())
+        .send()
+        .await
+        .expect("a key");
+    let key_arn = key
+        .key_metadata()
+        .and_then(|m| m.arn())
+        .expect("an ARN")
+        .to_string();
+    let grants = Document::KeyGrants(key_arn.clone());
+    stage
+        .lease_held_by("dead-holder", &grants, Duration::from_secs(3))
+        .await;
+
+    // WHEN a role for Activeloop is given a grant on that key
+    let started = Instant::now();
+    let created = cfn
+        .create(
+            "Custom::VendorS3Access",
+            "Granted",
+            json!({"Vendor": "activeloop", "KmsKeyArns": [key_arn], "KmsAccess": "grant",
+                   "Locations": [{"Bucket": bucket}]}),
+        )
+        .await;
+
+    // THEN the grant was made in a turn on the key: after the lease ran out
+    assert_success(&created);
+    assert!(
+        started.elapsed() >= Duration::from_millis(2900),
+        "{:?}",
+        started.elapsed()
+    );
+    let role_arn = support::data(&created, "RoleArn");
+    assert_eq!(
+        support::grants_to(&stage.direct, &key_arn, &role_arn)
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(stage.lease_holder(&grants).await, None);
+}
+
 // ---------------------------------------------------------------------------------------
 // Propagation waits happen outside any turn
 
