@@ -692,6 +692,34 @@ async fn a_holder_whose_lease_was_taken_stops_and_says_so() {
 }
 
 #[tokio::test]
+async fn a_lock_bucket_that_cannot_be_written_fails_the_request_and_nothing_is_merged() {
+    // GIVEN a function whose lock bucket does not exist
+    let stage = Stage::new().await;
+    let through_proxy = clients_at(&stage.proxy.endpoint).await;
+    let settings = vendor_access::settings::Settings {
+        lock_bucket: Some("no-such-lock-bucket-for-turns".into()),
+        ..support::settings()
+    };
+    let cfn = Cfn::with_registry(registry(&through_proxy, &settings));
+    let bucket = new_bucket(&stage.direct, "unguarded").await;
+
+    // WHEN a stack adds a statement
+    let refused = cfn
+        .create(STATEMENTS, "Unguarded", statement_props(&bucket, "never"))
+        .await;
+
+    // THEN it fails naming the lock bucket and the document, and the policy is untouched
+    assert_eq!(refused["Status"], "FAILED", "{refused}");
+    let reason = reason(&refused);
+    assert!(reason.contains("no-such-lock-bucket-for-turns"), "{reason}");
+    assert!(
+        reason.contains(&format!("the bucket policy of bucket {bucket:?}")),
+        "{reason}"
+    );
+    assert!(tags_in(&stage.direct, &bucket).await.is_empty());
+}
+
+#[tokio::test]
 async fn a_grant_on_a_key_waits_for_the_turn_on_that_key() {
     // GIVEN a customer key that only honours grants, a lease a dead holder left on its
     // grants, running out in 3 s

@@ -177,7 +177,7 @@ struct LockBucket {
 enum Conditional<T> {
     Done(T),
     /// The precondition did not hold (412), a concurrent conditional write won (409), or
-    /// the object was not there (404): someone else moved first.
+    /// the object was not there (NoSuchKey): someone else moved first.
     Lost,
     Failed(CallError),
 }
@@ -186,7 +186,8 @@ fn conditional<T>(result: Result<T, impl AwsError>) -> Conditional<T> {
     match result {
         Ok(done) => Conditional::Done(done),
         Err(error) => {
-            let lost = matches!(error.http_status(), Some(404 | 409 | 412))
+            // A 404 is a lost race only for the key (NoSuchKey), never for the bucket.
+            let lost = matches!(error.http_status(), Some(409 | 412))
                 || matches!(
                     error.code(),
                     Some("PreconditionFailed" | "ConditionalRequestConflict" | "NoSuchKey")
