@@ -692,6 +692,31 @@ async fn a_holder_whose_lease_was_taken_stops_and_says_so() {
 }
 
 #[tokio::test]
+async fn work_abandoned_at_the_deadline_leaves_its_lease_to_run_out() {
+    // GIVEN 3 s leases, a request whose Lambda deadline is 10 s away, and policy writes
+    // that hang for 15 s
+    let stage = Stage::new().await;
+    stage
+        .proxy
+        .break_("PutBucketPolicy", Fault::Delay(Duration::from_secs(15)));
+    let cfn = stage.in_process(short_leases()).await;
+    let bucket = new_bucket(&stage.direct, "abandoned").await;
+    let policy = Document::BucketPolicy(bucket.clone());
+
+    // WHEN it adds a statement, and its write is still on its way when the work is abandoned
+    let abandoned = cfn
+        .with_deadline(10)
+        .create(STATEMENTS, "Abandoned", statement_props(&bucket, "late"))
+        .await;
+
+    // THEN it answers "timed out", and its lease is still there: the write on its way cannot
+    // land on the next holder's merge before the lease runs out
+    assert_eq!(abandoned["Status"], "FAILED", "{abandoned}");
+    assert!(reason(&abandoned).contains("timed out"), "{abandoned}");
+    assert!(stage.lease_holder(&policy).await.is_some());
+}
+
+#[tokio::test]
 async fn a_lock_bucket_that_cannot_be_written_fails_the_request_and_nothing_is_merged() {
     // GIVEN a function whose lock bucket does not exist
     let stage = Stage::new().await;

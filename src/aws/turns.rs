@@ -19,7 +19,8 @@
 //!   [`TurnWaits::margin`] before the lease it last wrote runs out, before anyone may take
 //!   it over.
 //! - **Release**: `DeleteObject` `If-Match: <our ETag>`, so a lease someone else took over
-//!   is never removed.
+//!   is never removed. Work abandoned at the deadline leaves its lease to run out instead,
+//!   so that a write still on its way cannot land on the next holder's merge.
 //!
 //! A request holds at most one turn at a time, so turns cannot deadlock. Without a lock
 //! bucket no turn is taken: the function must then run one invocation at a time.
@@ -551,20 +552,17 @@ async fn release(lock: &LockBucket, key: &str, etag: &str, document: &Document) 
     }
 }
 
-/// Work abandoned in a turn (the invocation's deadline) still gives the turn back.
+/// Work abandoned in a turn (the invocation's deadline) does not give the turn back: a
+/// write it sent may still be on its way, and must not land on the next holder's merge.
+/// The lease runs out by itself, at most [`TurnWaits::lease`] after its last renewal.
 impl Drop for Turn {
     fn drop(&mut self) {
-        if self.released {
-            return;
+        if !self.released {
+            tracing::warn!(
+                document = %self.document,
+                "work abandoned during a turn; its lease is left to run out"
+            );
         }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let lock = self.lock.clone();
-        let key = self.key.clone();
-        let etag = self.held().etag.clone();
-        let document = self.document.clone();
-        runtime.spawn(async move { release(&lock, &key, &etag, &document).await });
     }
 }
 
