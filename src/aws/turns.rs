@@ -247,12 +247,15 @@ impl Turns {
             .take(document, invocation)
             .await
             .map_err(InTurn::Turn)?;
-        let result = tokio::select! {
-            done = work => done.map_err(InTurn::Work),
+        tokio::select! {
+            done = work => {
+                turn.release().await;
+                done.map_err(InTurn::Work)
+            }
+            // The work is stopped; a write it sent may still be on its way, so the lease
+            // (if it is still ours) is left to run out, as for abandoned work.
             lost = turn.keep() => Err(InTurn::Turn(lost)),
-        };
-        turn.release().await;
-        result
+        }
     }
 }
 
@@ -560,7 +563,7 @@ impl Drop for Turn {
         if !self.released {
             tracing::warn!(
                 document = %self.document,
-                "work abandoned during a turn; its lease is left to run out"
+                "turn ended with its work stopped (abandoned or lease lost); the lease is left to run out"
             );
         }
     }
