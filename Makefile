@@ -59,7 +59,7 @@ unit: $(TOOLS)
 test: lint unit template-test cdk-test scan
 
 # template.yaml keeps the function fenced: IAM only under /vendor-access/, creation only with
-# the permissions boundary, no service wildcards, one invocation at a time, ServiceToken exported.
+# the permissions boundary, no service wildcards, concurrency only with its lock bucket, ServiceToken exported.
 .PHONY: template-test cdk-test scan
 template-test: $(TOOLS) package-template
 	$(PY) tests/template/test_template.py

@@ -241,6 +241,7 @@ mod tests {
             ],
             kms_key_arns: vec![],
             root_role_names: vec![],
+            unrestricted: false,
         }
     }
 

@@ -3,6 +3,7 @@
 
 use crate::aws::bucket_documents::Rounds;
 use crate::aws::propagation::Backoff;
+use crate::aws::turns::{LOCK_BUCKET_ENV, TurnWaits};
 use crate::guardrails::Guardrails;
 
 /// Says that the AWS endpoint (`AWS_ENDPOINT_URL`) is a local stand-in of AWS, such as moto.
@@ -25,6 +26,10 @@ pub struct Settings {
     pub confirm_requests: bool,
     /// Roles and users may be created without a boundary (local stand-ins only).
     pub allow_no_boundary: bool,
+    /// The bucket whose lease objects make writers of one bucket document take turns
+    /// (`VENDOR_ACCESS_LOCK_BUCKET`); without it nothing is coordinated, and the function
+    /// must run one invocation at a time.
+    pub lock_bucket: Option<String>,
     pub waits: Waits,
 }
 
@@ -36,6 +41,7 @@ impl Default for Settings {
             guardrails: Guardrails::default(),
             confirm_requests: true,
             allow_no_boundary: false,
+            lock_bucket: None,
             waits: Waits::default(),
         }
     }
@@ -48,6 +54,8 @@ pub struct Waits {
     pub propagation: Backoff,
     /// A bucket document that does not show our entries after a write.
     pub document_rounds: Rounds,
+    /// Another request's turn on the same bucket document.
+    pub turns: TurnWaits,
 }
 
 fn flag(name: &str) -> bool {
@@ -86,6 +94,9 @@ impl Settings {
             guardrails: Guardrails::from_env(),
             confirm_requests: !local,
             allow_no_boundary: local && flag(ALLOW_NO_BOUNDARY_ENV),
+            lock_bucket: std::env::var(LOCK_BUCKET_ENV)
+                .ok()
+                .filter(|v| !v.trim().is_empty()),
             waits: Waits::default(),
         }
     }

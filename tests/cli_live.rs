@@ -299,6 +299,7 @@ async fn drift_reports_nothing_after_a_clean_deploy_and_each_hand_edit_after() {
 
     // THEN everything is in sync
     assert!(clean.in_sync(), "{clean:#?}");
+    assert_eq!(clean.exit_code(), 0);
     assert_eq!(clean.resources, 2);
 
     // WHEN someone widens the role's inline policy by hand and removes our CORS rule
@@ -333,6 +334,7 @@ async fn drift_reports_nothing_after_a_clean_deploy_and_each_hand_edit_after() {
 
     // THEN both are reported, with what the stack says and what was found
     assert!(!drifted.in_sync());
+    assert_eq!(drifted.exit_code(), 3);
     let found: Vec<(&str, &str)> = drifted
         .differences
         .iter()

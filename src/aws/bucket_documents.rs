@@ -3,7 +3,9 @@
 //!
 //! S3 replaces these documents whole, so every change is a merge ([`crate::policy::merge`]):
 //! read the document, put the owner's entries in place, write, read back, and merge again
-//! (bounded) if another writer replaced the document in between.
+//! (bounded) if another writer replaced the document in between. With a lock bucket, each
+//! merge runs in a turn on its document ([`super::turns`]), so this function's own writers
+//! never race; a principal S3 does not accept yet is waited for between turns.
 
 use std::future::Future;
 use std::time::Duration;
@@ -11,11 +13,11 @@ use std::time::Duration;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
 use serde_json::{Map, Value, json};
-use tokio::time::Instant;
 
 use super::CallError;
 use super::Clients;
-use super::propagation::{Backoff, Retried, retry_while_propagating};
+use super::propagation::{Backoff, Retried, is_unpropagated_principal, retry_while_rejected};
+use super::turns::{Document, InTurn, TurnError, Turns};
 use crate::cfn::properties::{FromProperties, Problem};
 use crate::cfn::{Facet, Failure, Invocation, Outcome, Resource, View};
 use crate::guardrails::Guardrails;
@@ -56,6 +58,16 @@ pub enum DocumentError {
     },
     #[error("nothing was written to bucket {bucket:?}: {reason}")]
     OverLimit { bucket: String, reason: String },
+    /// S3 does not accept a principal named in the document yet; waited for outside the
+    /// turn ([`BucketAccess::put_in_turn`]).
+    #[error("could not write the {document} of bucket {bucket:?}: {error}")]
+    Unpropagated {
+        document: &'static str,
+        bucket: String,
+        error: CallError,
+    },
+    #[error(transparent)]
+    Turn(#[from] TurnError),
     #[error(
         "the {document} of bucket {bucket:?} still lacks this resource's entries after \
          {rounds} writes; something else keeps replacing it"
@@ -72,6 +84,9 @@ pub trait BucketDocument: Sync {
     const SHAPE: Shape;
 
     fn bucket(&self) -> &str;
+
+    /// What its writers take turns on.
+    fn turn(&self) -> Document;
 
     /// The document as JSON; `None` when the bucket has none.
     fn read(&self) -> impl Future<Output = Result<Option<Value>, DocumentError>> + Send;
@@ -182,52 +197,33 @@ impl Rounds {
             rounds: self.max_writes,
         })
     }
-
-    /// Removes every entry of the owner; a bucket that is gone has nothing left to remove.
-    pub async fn remove_owned<D: BucketDocument>(
-        &self,
-        document: &D,
-        prefix: &str,
-    ) -> Result<(), DocumentError> {
-        match self.put_owned(document, &OwnedEntries::none(prefix)).await {
-            Err(DocumentError::NoSuchBucket { bucket }) => {
-                tracing::info!(bucket, "the bucket is gone; nothing to remove");
-                Ok(())
-            }
-            done => done,
-        }
-    }
 }
 
 /// One bucket's policy, as a document to merge into.
 pub struct PolicyOf<'a> {
     pub s3: &'a aws_sdk_s3::Client,
     pub bucket: &'a str,
-    /// A principal named in a statement may be too new for S3 to accept yet.
-    pub propagation: Backoff,
-    pub stop_by: Instant,
 }
 
 impl PolicyOf<'_> {
+    /// One PutBucketPolicy. A principal too new for S3 to accept is reported, not waited
+    /// for here: the wait happens outside the turn.
     async fn put(&self, policy: &str) -> Result<(), DocumentError> {
-        let result = retry_while_propagating(&self.propagation, self.stop_by, || async {
-            self.s3
-                .put_bucket_policy()
-                .bucket(self.bucket)
-                .policy(policy)
-                .send()
-                .await
-                .map_err(CallError::of)
-        })
-        .await;
-        match result {
+        let put = self
+            .s3
+            .put_bucket_policy()
+            .bucket(self.bucket)
+            .policy(policy)
+            .send()
+            .await;
+        match put.map_err(CallError::of) {
             Ok(_) => Ok(()),
-            Err(Retried::StillRejected(rejected)) => Err(DocumentError::Write {
+            Err(error) if is_unpropagated_principal(&error) => Err(DocumentError::Unpropagated {
                 document: Self::SHAPE.name,
                 bucket: self.bucket.to_string(),
-                reason: rejected.explain("a principal in Statements"),
+                error,
             }),
-            Err(Retried::Failed(error)) => Err(self.failure(error, true)),
+            Err(error) => Err(self.failure(error, true)),
         }
     }
 }
@@ -237,6 +233,10 @@ impl BucketDocument for PolicyOf<'_> {
 
     fn bucket(&self) -> &str {
         self.bucket
+    }
+
+    fn turn(&self) -> Document {
+        Document::BucketPolicy(self.bucket.to_string())
     }
 
     async fn read(&self) -> Result<Option<Value>, DocumentError> {
@@ -297,6 +297,10 @@ impl BucketDocument for CorsOf<'_> {
 
     fn bucket(&self) -> &str {
         self.bucket
+    }
+
+    fn turn(&self) -> Document {
+        Document::BucketCors(self.bucket.to_string())
     }
 
     async fn read(&self) -> Result<Option<Value>, DocumentError> {
@@ -435,6 +439,8 @@ pub struct BucketAccess {
     pub propagation: Backoff,
     /// What the deployer allows.
     pub guardrails: Guardrails,
+    /// Writers of one document take turns (with a lock bucket).
+    pub turns: Turns,
 }
 
 impl BucketAccess {
@@ -445,6 +451,61 @@ impl BucketAccess {
             rounds: settings.waits.document_rounds,
             propagation: settings.waits.propagation,
             guardrails: settings.guardrails.clone(),
+            turns: Turns::configured(&clients.s3, settings),
+        }
+    }
+
+    /// Brings `document` to hold exactly `owned` ([`Rounds::put_owned`]) in a turn on it.
+    /// When S3 does not accept a principal yet, the turn is given back, the principal
+    /// waited for (at most the propagation window, never past the work deadline), and the
+    /// merge done again in a new turn: the wait never delays other writers.
+    pub async fn put_in_turn<D: BucketDocument>(
+        &self,
+        document: &D,
+        owned: &OwnedEntries,
+        invocation: &Invocation,
+    ) -> Result<(), DocumentError> {
+        let turn = document.turn();
+        let unpropagated = |failed: &InTurn<DocumentError>| match failed {
+            InTurn::Work(DocumentError::Unpropagated { error, .. }) => Some(error.clone()),
+            _ => None,
+        };
+        let merged = retry_while_rejected(
+            &self.propagation,
+            invocation.work_deadline,
+            unpropagated,
+            || {
+                self.turns
+                    .in_turn(&turn, invocation, self.rounds.put_owned(document, owned))
+            },
+        )
+        .await;
+        match merged {
+            Ok(()) => Ok(()),
+            Err(Retried::Failed(InTurn::Work(error))) => Err(error),
+            Err(Retried::Failed(InTurn::Turn(error))) => Err(DocumentError::Turn(error)),
+            Err(Retried::StillRejected(rejected)) => Err(DocumentError::Write {
+                document: D::SHAPE.name,
+                bucket: document.bucket().to_string(),
+                reason: rejected.explain("a principal in Statements"),
+            }),
+        }
+    }
+
+    /// Removes every entry of the owner; a bucket that is gone has nothing left to remove.
+    pub async fn remove_in_turn<D: BucketDocument>(
+        &self,
+        document: &D,
+        prefix: &str,
+        invocation: &Invocation,
+    ) -> Result<(), DocumentError> {
+        let none = OwnedEntries::none(prefix);
+        match self.put_in_turn(document, &none, invocation).await {
+            Err(DocumentError::NoSuchBucket { bucket }) => {
+                tracing::info!(bucket, "the bucket is gone; nothing to remove");
+                Ok(())
+            }
+            done => done,
         }
     }
 }
@@ -512,8 +573,7 @@ impl<P: BucketPart> MergedIntoBucket<P> {
         let document = self.0.document(bucket, invocation);
         self.0
             .access()
-            .rounds
-            .put_owned(&document, &owned)
+            .put_in_turn(&document, &owned, invocation)
             .await
             .map_err(Failure::resource)?;
         let ids = owned.ids(&<P::Document<'_> as BucketDocument>::SHAPE);
@@ -593,8 +653,7 @@ impl<P: BucketPart> Resource for MergedIntoBucket<P> {
         let document = self.0.document(bucket, invocation);
         self.0
             .access()
-            .rounds
-            .remove_owned(&document, &P::id_prefix(hash))
+            .remove_in_turn(&document, &P::id_prefix(hash), invocation)
             .await
             .map_err(Failure::resource)
     }
@@ -746,6 +805,10 @@ mod tests {
 
         fn bucket(&self) -> &str {
             "contested"
+        }
+
+        fn turn(&self) -> Document {
+            Document::BucketCors("contested".into())
         }
 
         async fn read(&self) -> Result<Option<Value>, DocumentError> {

@@ -6,15 +6,14 @@
 //! limited to S3 is enough. Any other customer key only honours its key policy and grants:
 //! the principal gets a grant, named after the owner so it can be found and retired.
 
+use super::CallError;
+use super::propagation::{Backoff, Retried, is_unpropagated_principal, retry_while_rejected};
+use super::turns::{Document, InTurn, TurnError, Turns};
+use crate::cfn::{Invocation, OwnerId};
+use crate::policy::s3_access::{AccessLevel, KeyStatementFor, KmsAccess, S3Access};
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::types::{GrantConstraints, GrantOperation, KeyManagerType};
 use serde_json::Value;
-use tokio::time::Instant;
-
-use super::CallError;
-use super::propagation::{Backoff, Retried, retry_while_propagating};
-use crate::cfn::OwnerId;
-use crate::policy::s3_access::{AccessLevel, KeyStatementFor, KmsAccess, S3Access};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyMode {
@@ -89,6 +88,11 @@ pub enum KmsError {
     },
     #[error("KMS grant on {key}: {reason}")]
     Grantee { key: String, reason: String },
+    /// KMS does not accept the grantee yet; waited for outside the turn.
+    #[error("KMS key {key}: CreateGrant failed: {}", error.described)]
+    Unpropagated { key: String, error: CallError },
+    #[error(transparent)]
+    Turn(#[from] TurnError),
 }
 
 fn call_error(key: &str, action: &'static str, error: CallError) -> KmsError {
@@ -407,53 +411,49 @@ async fn our_grants(
     Ok(found)
 }
 
+/// Where grants are made, and who takes turns on a key's grants.
+pub struct Granting<'a> {
+    pub kms: &'a aws_sdk_kms::Client,
+    pub turns: &'a Turns,
+    pub invocation: &'a Invocation,
+    /// A new grantee may be too new for KMS to accept yet.
+    pub backoff: &'a Backoff,
+}
+
 /// Makes the grants to `grantee` exactly `wanted`, retiring ours on keys no longer wanted
-/// (`previous` lists the keys granted before). Returns the keys granted now.
+/// (`previous` lists the keys granted before). Returns the keys granted now. Each key's
+/// grants are changed in a turn on that key; a grantee KMS does not accept yet is waited
+/// for between turns.
 pub async fn sync_grants(
-    kms: &aws_sdk_kms::Client,
+    granting: &Granting<'_>,
     grantee: &str,
     name: &str,
     wanted: &[&KeyUse],
     previous: &[String],
-    backoff: &Backoff,
-    stop_by: Instant,
 ) -> Result<Vec<String>, KmsError> {
+    let unpropagated = |failed: &InTurn<KmsError>| match failed {
+        InTurn::Work(KmsError::Unpropagated { error, .. }) => Some(error.clone()),
+        _ => None,
+    };
     for key in wanted {
-        let mut operations = grant_operations(key.access);
-        operations.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-        let context = key.grant_context();
-        let existing = our_grants(kms, &key.key_arn, grantee, name).await?;
-        if let [only] = existing.as_slice()
-            && only.operations == operations
-            && only.context == context
-        {
-            continue;
-        }
-        for grant in &existing {
-            retire(kms, &key.key_arn, &grant.id).await?;
-        }
-        let constraints = context.clone().map(|(k, v)| {
-            GrantConstraints::builder()
-                .encryption_context_subset(k, v)
-                .build()
-        });
-        let created = retry_while_propagating(backoff, stop_by, || async {
-            kms.create_grant()
-                .key_id(&key.key_arn)
-                .grantee_principal(grantee)
-                .name(name)
-                .set_operations(Some(operations.clone()))
-                .set_constraints(constraints.clone())
-                .send()
-                .await
-                .map_err(CallError::of)
-        })
+        let document = Document::KeyGrants(key.key_arn.clone());
+        let synced = retry_while_rejected(
+            granting.backoff,
+            granting.invocation.work_deadline,
+            unpropagated,
+            || {
+                granting.turns.in_turn(
+                    &document,
+                    granting.invocation,
+                    grant_once(granting.kms, key, grantee, name),
+                )
+            },
+        )
         .await;
-        match created {
-            Ok(_) => tracing::info!(key = %key.key_arn, "KMS grant created"),
-            Err(Retried::Failed(error)) => {
-                return Err(call_error(&key.key_arn, "CreateGrant", error));
-            }
+        match synced {
+            Ok(()) => {}
+            Err(Retried::Failed(InTurn::Work(error))) => return Err(error),
+            Err(Retried::Failed(InTurn::Turn(error))) => return Err(error.into()),
             Err(Retried::StillRejected(rejected)) => {
                 return Err(KmsError::Grantee {
                     key: key.key_arn.clone(),
@@ -466,14 +466,82 @@ pub async fn sync_grants(
         if wanted.iter().any(|k| &k.key_arn == key_arn) {
             continue;
         }
-        retire_all(kms, key_arn, grantee, name).await?;
+        retire_all(granting, key_arn, grantee, name).await?;
     }
     Ok(wanted.iter().map(|k| k.key_arn.clone()).collect())
 }
 
-/// Retires every grant `name` made to `grantee` on `key_arn`. A key that is gone (or
-/// scheduled for deletion) has nothing left to retire.
+/// Our one grant to `grantee` on `key` as wanted: kept when it already is, otherwise the
+/// old ones retired and one CreateGrant (not retried here; see [`sync_grants`]).
+async fn grant_once(
+    kms: &aws_sdk_kms::Client,
+    key: &KeyUse,
+    grantee: &str,
+    name: &str,
+) -> Result<(), KmsError> {
+    let mut operations = grant_operations(key.access);
+    operations.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    let context = key.grant_context();
+    let existing = our_grants(kms, &key.key_arn, grantee, name).await?;
+    if let [only] = existing.as_slice()
+        && only.operations == operations
+        && only.context == context
+    {
+        return Ok(());
+    }
+    for grant in &existing {
+        retire(kms, &key.key_arn, &grant.id).await?;
+    }
+    let constraints = context.map(|(k, v)| {
+        GrantConstraints::builder()
+            .encryption_context_subset(k, v)
+            .build()
+    });
+    let created = kms
+        .create_grant()
+        .key_id(&key.key_arn)
+        .grantee_principal(grantee)
+        .name(name)
+        .set_operations(Some(operations))
+        .set_constraints(constraints)
+        .send()
+        .await
+        .map_err(CallError::of);
+    match created {
+        Ok(_) => {
+            tracing::info!(key = %key.key_arn, "KMS grant created");
+            Ok(())
+        }
+        Err(error) if is_unpropagated_principal(&error) => Err(KmsError::Unpropagated {
+            key: key.key_arn.clone(),
+            error,
+        }),
+        Err(error) => Err(call_error(&key.key_arn, "CreateGrant", error)),
+    }
+}
+
+/// Retires every grant `name` made to `grantee` on `key_arn`, in a turn on the key. A key
+/// that is gone (or scheduled for deletion) has nothing left to retire.
 pub async fn retire_all(
+    granting: &Granting<'_>,
+    key_arn: &str,
+    grantee: &str,
+    name: &str,
+) -> Result<(), KmsError> {
+    let document = Document::KeyGrants(key_arn.to_string());
+    let retired = granting.turns.in_turn(
+        &document,
+        granting.invocation,
+        retire_all_now(granting.kms, key_arn, grantee, name),
+    );
+    match retired.await {
+        Ok(()) => Ok(()),
+        Err(InTurn::Work(error)) => Err(error),
+        Err(InTurn::Turn(error)) => Err(error.into()),
+    }
+}
+
+async fn retire_all_now(
     kms: &aws_sdk_kms::Client,
     key_arn: &str,
     grantee: &str,
@@ -517,47 +585,6 @@ async fn retire(kms: &aws_sdk_kms::Client, key_arn: &str, grant_id: &str) -> Res
             Err(error) if error.code() == Some("NotFoundException") => Ok(()),
             Err(error) => Err(call_error(key_arn, "RevokeGrant", CallError::of(error))),
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn the_default_key_policy_delegates_to_the_account() {
-        let policy = json!({"Version": "2012-10-17", "Statement": [{
-            "Sid": "Enable IAM User Permissions", "Effect": "Allow",
-            "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
-            "Action": "kms:*", "Resource": "*"}]});
-        assert!(delegates_to_account(&policy, "111122223333"));
-        assert!(!delegates_to_account(&policy, "444455556666"));
-    }
-
-    #[test]
-    fn a_key_policy_naming_only_roles_does_not_delegate() {
-        let policy = json!({"Statement": [
-            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/admin"},
-             "Action": "kms:*", "Resource": "*"},
-            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
-             "Action": ["kms:Describe*"], "Resource": "*"},
-            {"Effect": "Allow", "Principal": {"AWS": "111122223333"}, "Action": "kms:*",
-             "Resource": "*", "Condition": {"StringEquals": {"kms:CallerAccount": "x"}}}
-        ]});
-        assert!(!delegates_to_account(&policy, "111122223333"));
-    }
-
-    #[test]
-    fn grant_operations_follow_the_access_level() {
-        assert_eq!(
-            grant_operations(AccessLevel::Read),
-            vec![GrantOperation::Decrypt]
-        );
-        assert_eq!(
-            grant_operations(AccessLevel::ReadWrite),
-            vec![GrantOperation::Decrypt, GrantOperation::GenerateDataKey]
-        );
     }
 }
 
@@ -626,4 +653,45 @@ pub async fn held_grants(
         }
     }
     Ok(Value::Array(grants))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_default_key_policy_delegates_to_the_account() {
+        let policy = json!({"Version": "2012-10-17", "Statement": [{
+            "Sid": "Enable IAM User Permissions", "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+            "Action": "kms:*", "Resource": "*"}]});
+        assert!(delegates_to_account(&policy, "111122223333"));
+        assert!(!delegates_to_account(&policy, "444455556666"));
+    }
+
+    #[test]
+    fn a_key_policy_naming_only_roles_does_not_delegate() {
+        let policy = json!({"Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/admin"},
+             "Action": "kms:*", "Resource": "*"},
+            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+             "Action": ["kms:Describe*"], "Resource": "*"},
+            {"Effect": "Allow", "Principal": {"AWS": "111122223333"}, "Action": "kms:*",
+             "Resource": "*", "Condition": {"StringEquals": {"kms:CallerAccount": "x"}}}
+        ]});
+        assert!(!delegates_to_account(&policy, "111122223333"));
+    }
+
+    #[test]
+    fn grant_operations_follow_the_access_level() {
+        assert_eq!(
+            grant_operations(AccessLevel::Read),
+            vec![GrantOperation::Decrypt]
+        );
+        assert_eq!(
+            grant_operations(AccessLevel::ReadWrite),
+            vec![GrantOperation::Decrypt, GrantOperation::GenerateDataKey]
+        );
+    }
 }

@@ -8,6 +8,7 @@
 //! - [`bucket_documents`]: bucket policies and CORS configurations, merged.
 //! - [`cloudformation`]: confirming that a request is CloudFormation's.
 //! - [`propagation`]: waiting out IAM's eventual consistency.
+//! - [`turns`]: writers of one bucket document taking turns across invocations.
 
 pub mod bucket_documents;
 pub mod cloudformation;
@@ -16,6 +17,7 @@ pub mod kms;
 pub mod principal;
 pub mod propagation;
 pub mod secrets;
+pub mod turns;
 
 use std::time::Duration;
 

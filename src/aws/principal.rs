@@ -23,6 +23,7 @@ use super::iam::{
 use super::kms::{self, KmsError, KmsPlan};
 use super::propagation::{Retried, retry_while_propagating};
 use super::secrets::SecretError;
+use super::turns::Turns;
 use super::{CallError, Clients};
 use crate::cfn::properties::{FromProperties, Problem};
 use crate::cfn::{Facet, Failure, Invocation, Outcome, OwnerId, Resource, View, differing};
@@ -608,14 +609,20 @@ async fn apply_rights<R: PrincipalType>(
         tracing::trace!(entity = %entity.describe(), "permission policy already in place");
     }
     let owner = invocation.owner();
+    let settings = resource.settings();
+    let turns = Turns::configured(&clients.s3, settings);
+    let granting = kms::Granting {
+        kms: &clients.kms,
+        turns: &turns,
+        invocation,
+        backoff: &settings.waits.propagation,
+    };
     let granted = kms::sync_grants(
-        &clients.kms,
+        &granting,
         &existing.arn,
         &kms::grant_name(&owner),
         &rights.kms.grants(),
         &granted_keys(&existing.tags),
-        &resource.settings().waits.propagation,
-        invocation.work_deadline,
     )
     .await?;
     let mut desired: BTreeMap<String, String> = rights.tags.iter().cloned().collect();
@@ -663,8 +670,16 @@ pub async fn remove<R: PrincipalType>(
         .remove_own(invocation, entity, Some(&existing), properties)
         .await?;
     let grant_name = kms::grant_name(&owner);
+    let settings = resource.settings();
+    let turns = Turns::configured(&clients.s3, settings);
+    let granting = kms::Granting {
+        kms: &clients.kms,
+        turns: &turns,
+        invocation,
+        backoff: &settings.waits.propagation,
+    };
     for key_arn in granted_keys(&existing.tags) {
-        kms::retire_all(&clients.kms, &key_arn, &existing.arn, &grant_name).await?;
+        kms::retire_all(&granting, &key_arn, &existing.arn, &grant_name).await?;
     }
     delete_entity(&clients.iam, entity).await
 }

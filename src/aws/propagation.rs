@@ -84,9 +84,9 @@ impl StillRejected {
 
 /// The outcome of a call retried while its principal propagates.
 #[derive(Debug)]
-pub enum Retried {
+pub enum Retried<E = CallError> {
     /// Failed for another reason; not retried.
-    Failed(CallError),
+    Failed(E),
     StillRejected(StillRejected),
 }
 
@@ -95,11 +95,29 @@ pub enum Retried {
 pub async fn retry_while_propagating<T, F, Fut>(
     backoff: &Backoff,
     stop_by: Instant,
-    mut call: F,
+    call: F,
 ) -> Result<T, Retried>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, CallError>>,
+{
+    let unpropagated = |error: &CallError| is_unpropagated_principal(error).then(|| error.clone());
+    retry_while_rejected(backoff, stop_by, unpropagated, call).await
+}
+
+/// [`retry_while_propagating`] for calls whose error is not a bare [`CallError`]:
+/// `unpropagated` picks out the AWS error that refused a principal. The pauses happen
+/// between calls, so a call that takes a turn on a document ([`super::turns`]) has given
+/// it back before the wait: no other request waits while a principal propagates.
+pub async fn retry_while_rejected<T, E, F, Fut>(
+    backoff: &Backoff,
+    stop_by: Instant,
+    unpropagated: impl Fn(&E) -> Option<CallError>,
+    mut call: F,
+) -> Result<T, Retried<E>>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
 {
     let started = Instant::now();
     let give_up = stop_by.min(started + backoff.window);
@@ -107,8 +125,10 @@ where
     loop {
         let error = match call().await {
             Ok(value) => return Ok(value),
-            Err(error) if is_unpropagated_principal(&error) => error,
-            Err(error) => return Err(Retried::Failed(error)),
+            Err(error) => match unpropagated(&error) {
+                Some(refused) => refused,
+                None => return Err(Retried::Failed(error)),
+            },
         };
         let pause = delay.mul_f64(rand::random_range(0.5..=1.0));
         if Instant::now() + pause >= give_up {

@@ -228,7 +228,8 @@ impl Dispatcher {
 
 /// Requests for one resource (one owner) are served one at a time, so that a retried event
 /// delivered while the first delivery still runs waits for it and then adopts its work.
-/// Lambda's reserved concurrency of 1 does the same across invocations in AWS.
+/// Across invocations, writers of one bucket document take turns instead
+/// ([`crate::aws::turns`]); without a lock bucket, a reserved concurrency of 1 does.
 #[derive(Clone, Default)]
 struct ResourceLocks(Arc<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>);
 

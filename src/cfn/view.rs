@@ -12,7 +12,6 @@ pub struct Facet {
     pub value: Option<Value>,
     /// Whether drift compares it: a whole bucket policy is shown to a reviewer, but only
     /// this resource's statements in it are its own.
-    #[serde(skip)]
     pub owned: bool,
 }
 

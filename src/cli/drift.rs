@@ -33,6 +33,14 @@ impl DriftReport {
         self.differences.is_empty() && self.not_compared.is_empty()
     }
 
+    /// What `vendor-access drift` exits with: 0 in sync, 3 drifted (or not comparable).
+    pub fn exit_code(&self) -> i32 {
+        match self.in_sync() {
+            true => super::EXIT_VALID,
+            false => super::EXIT_DRIFTED,
+        }
+    }
+
     pub fn from_plan(plan: &Plan, stack_id: &str) -> DriftReport {
         let mut report = DriftReport {
             stack_name: plan.stack_name.clone(),

@@ -190,10 +190,7 @@ async fn run(command: Command) -> Result<i32, String> {
                 Format::Text => print!("{}", render::drift_text(&report, style)),
                 Format::Json => println!("{}", json(&report)),
             }
-            Ok(match report.in_sync() {
-                true => EXIT_VALID,
-                false => EXIT_DRIFTED,
-            })
+            Ok(report.exit_code())
         }
     }
 }

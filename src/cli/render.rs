@@ -211,7 +211,11 @@ pub fn problems_text(plan: &Plan) -> String {
             .iter()
             .filter(|r| r.status != Status::Skipped)
             .count();
-        let _ = writeln!(out, "{}: {checked} resources valid", plan.template);
+        let noun = match checked {
+            1 => "resource",
+            _ => "resources",
+        };
+        let _ = writeln!(out, "{}: {checked} {noun} valid", plan.template);
     }
     out
 }

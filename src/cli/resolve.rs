@@ -403,10 +403,9 @@ impl<'t> Resolver<'t> {
             }
             "Fn::GetAtt" => {
                 let parts = match argument {
-                    Value::Array(parts) => parts
-                        .iter()
-                        .map(|p| text(p))
-                        .collect::<Result<Vec<_>, _>>()?,
+                    Value::Array(parts) => {
+                        parts.iter().map(&text).collect::<Result<Vec<_>, _>>()?
+                    }
                     Value::String(s) => s.splitn(2, '.').map(str::to_string).collect(),
                     _ => return Err(format!("{at_fn}: expected [RESOURCE, ATTRIBUTE]")),
                 };

@@ -42,6 +42,15 @@ impl BucketPolicyStatements {
 }
 
 impl BucketPolicyStatements {
+    fn granting<'a>(&'a self, invocation: &'a Invocation) -> kms::Granting<'a> {
+        kms::Granting {
+            kms: &self.access.kms,
+            turns: &self.access.turns,
+            invocation,
+            backoff: &self.access.propagation,
+        }
+    }
+
     /// Retires our grant to the vendor's principal on the bucket's current default key. A
     /// bucket that is gone, or no longer encrypted with a customer key, has none to retire.
     async fn retire_vendor_grant(
@@ -61,7 +70,7 @@ impl BucketPolicyStatements {
         };
         let partition = Partition::of_arn(invocation.stack_id());
         kms::retire_all(
-            &access.kms,
+            &self.granting(invocation),
             &key.key_arn,
             &grant.principal_arn(partition),
             &kms::grant_name(&invocation.owner()),
@@ -95,12 +104,10 @@ impl BucketPart for BucketPolicyStatements {
         properties.owned(&prefix, Partition::of_arn(invocation.stack_id()))
     }
 
-    fn document<'a>(&'a self, bucket: &'a str, invocation: &'a Invocation) -> PolicyOf<'a> {
+    fn document<'a>(&'a self, bucket: &'a str, _invocation: &'a Invocation) -> PolicyOf<'a> {
         PolicyOf {
             s3: &self.access.s3,
             bucket,
-            propagation: self.access.propagation,
-            stop_by: invocation.work_deadline,
         }
     }
 
@@ -143,13 +150,11 @@ impl BucketPart for BucketPolicyStatements {
         let mut outputs = vec![("Warnings", warnings.join(" | "))];
         if let Some(key) = key {
             kms::sync_grants(
-                &access.kms,
+                &self.granting(invocation),
                 &grant.principal_arn(partition),
                 &kms::grant_name(&invocation.owner()),
                 &[&key],
                 &[],
-                &access.propagation,
-                invocation.work_deadline,
             )
             .await
             .map_err(Failure::resource)?;

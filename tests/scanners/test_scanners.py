@@ -168,11 +168,13 @@ class Cfripper(unittest.TestCase):
             with self.subTest(template=path.name):
                 self.assertEqual(self.cfripper(path), (0, []))
 
-    def test_without_the_filters_the_execution_role_fails(self):
+    def test_without_the_filters_the_execution_role_and_the_lock_bucket_fail(self):
         status, failed = self.cfripper(TEMPLATE, filters=False)
         self.assertEqual(status, 2)
-        self.assertEqual([rule for rule, _ in failed], ["PrivilegeEscalationRule"])
-        self.assertIn("VendorAccessFunctionRole", failed[0][1])
+        self.assertEqual(sorted(rule for rule, _ in failed), ["PrivilegeEscalationRule", "S3ObjectVersioningRule"])
+        reasons = dict(failed)
+        self.assertIn("VendorAccessFunctionRole", reasons["PrivilegeEscalationRule"])
+        self.assertIn("LockBucket", reasons["S3ObjectVersioningRule"])
 
     def test_the_filter_hides_no_other_action(self):
         template = fence.load(TEMPLATE)

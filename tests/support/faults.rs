@@ -1,5 +1,10 @@
 //! A fault-injecting HTTP proxy between the function and moto, scripted per test:
 //! throttling, 500s, connection resets and slow answers for chosen AWS operations.
+//!
+//! It can also pass the requests under one path one at a time ([`FaultProxy::one_at_a_time`]):
+//! moto checks an S3 condition (`If-None-Match`, `If-Match`) and then writes, in a thread per
+//! request, so two conditional writes that arrive together may both pass; S3 decides them
+//! atomically. Passing them on one at a time makes moto decide as S3 does.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,10 +30,14 @@ pub enum Fault {
     Reset,
     /// Answer, but only after this long.
     Delay(Duration),
+    /// An S3 error answer: status, code, message.
+    Refuse(u16, &'static str, &'static str),
 }
 
 struct Rule {
     operation: &'static str,
+    /// Only requests whose body holds this.
+    body_contains: Option<&'static str>,
     fault: Fault,
     /// How many more requests it applies to; `usize::MAX` for every one.
     remaining: usize,
@@ -37,6 +46,8 @@ struct Rule {
 #[derive(Default)]
 struct Script {
     rules: Vec<Rule>,
+    /// Paths whose requests pass one at a time.
+    serialised: Vec<String>,
 }
 
 /// The proxy; `endpoint` is what the AWS clients point at.
@@ -45,6 +56,9 @@ pub struct FaultProxy {
     script: Arc<Mutex<Script>>,
     injected: Arc<AtomicUsize>,
 }
+
+/// Held while a serialised request is passed on.
+type OneAtATime = Arc<tokio::sync::Mutex<()>>;
 
 impl FaultProxy {
     pub async fn start(upstream: &str) -> Self {
@@ -55,6 +69,7 @@ impl FaultProxy {
         let upstream = upstream.to_string();
         let client = reqwest::Client::new();
         let (shared_script, shared_injected) = (script.clone(), injected.clone());
+        let serial: OneAtATime = Arc::default();
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -62,6 +77,7 @@ impl FaultProxy {
                 };
                 let (script, injected) = (shared_script.clone(), shared_injected.clone());
                 let (upstream, client) = (upstream.clone(), client.clone());
+                let serial = serial.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |request| {
                         handle(
@@ -70,6 +86,7 @@ impl FaultProxy {
                             client.clone(),
                             script.clone(),
                             injected.clone(),
+                            serial.clone(),
                         )
                     });
                     let _ = http1::Builder::new()
@@ -89,9 +106,32 @@ impl FaultProxy {
     pub fn inject(&self, operation: &'static str, fault: Fault, times: usize) -> &Self {
         self.script.lock().expect("script").rules.push(Rule {
             operation,
+            body_contains: None,
             fault,
             remaining: times,
         });
+        self
+    }
+
+    /// Every request for `operation` whose body holds `text` gets `fault`.
+    pub fn break_when(&self, operation: &'static str, text: &'static str, fault: Fault) -> &Self {
+        self.script.lock().expect("script").rules.push(Rule {
+            operation,
+            body_contains: Some(text),
+            fault,
+            remaining: usize::MAX,
+        });
+        self
+    }
+
+    /// Requests whose path starts with `path` are passed on one at a time, as S3 decides
+    /// conditional writes to one key.
+    pub fn one_at_a_time(&self, path: &str) -> &Self {
+        self.script
+            .lock()
+            .expect("script")
+            .serialised
+            .push(path.to_string());
         self
     }
 
@@ -144,12 +184,12 @@ fn operation(method: &str, query: &str, target: Option<&str>, body: &[u8]) -> St
     s3.to_string()
 }
 
-fn fault_for(script: &Mutex<Script>, operation: &str) -> Option<Fault> {
+fn fault_for(script: &Mutex<Script>, operation: &str, body: &[u8]) -> Option<Fault> {
     let mut script = script.lock().expect("script");
-    let rule = script
-        .rules
-        .iter_mut()
-        .find(|r| r.operation == operation && r.remaining > 0)?;
+    let holds = |text: &str| String::from_utf8_lossy(body).contains(text);
+    let rule = script.rules.iter_mut().find(|r| {
+        r.operation == operation && r.remaining > 0 && r.body_contains.is_none_or(holds)
+    })?;
     rule.remaining = rule.remaining.saturating_sub(1);
     Some(rule.fault)
 }
@@ -195,6 +235,7 @@ async fn handle(
     client: reqwest::Client,
     script: Arc<Mutex<Script>>,
     injected: Arc<AtomicUsize>,
+    serial: OneAtATime,
 ) -> Result<Response<Full<Bytes>>, std::io::Error> {
     let (parts, body) = request.into_parts();
     let body = body
@@ -209,7 +250,7 @@ async fn handle(
         .map(str::to_string);
     let query = parts.uri.query().unwrap_or("").to_string();
     let op = operation(parts.method.as_str(), &query, target.as_deref(), &body);
-    if let Some(fault) = fault_for(&script, &op) {
+    if let Some(fault) = fault_for(&script, &op, &body) {
         injected.fetch_add(1, Ordering::SeqCst);
         match fault {
             Fault::Throttle => return Ok(throttled(&op, target.is_some())),
@@ -227,8 +268,24 @@ async fn handle(
                 ));
             }
             Fault::Delay(pause) => tokio::time::sleep(pause).await,
+            Fault::Refuse(status, code, message) => {
+                return Ok(answer(
+                    status,
+                    &[("content-type", "application/xml")],
+                    format!("<Error><Code>{code}</Code><Message>{message}</Message></Error>"),
+                ));
+            }
         }
     }
+    let path = parts.uri.path().to_string();
+    let serialised = {
+        let script = script.lock().expect("script");
+        script.serialised.iter().any(|p| path.starts_with(p))
+    };
+    let _one_at_a_time = match serialised {
+        true => Some(serial.lock().await),
+        false => None,
+    };
     let path_and_query = parts
         .uri
         .path_and_query()

@@ -9,6 +9,7 @@
 pub mod buckets;
 pub mod cfn;
 pub mod faults;
+pub mod lambda;
 pub mod logs;
 
 use std::net::TcpListener;
@@ -23,6 +24,7 @@ use tokio::time::Instant;
 use vendor_access::aws::Clients;
 use vendor_access::aws::bucket_documents::Rounds;
 use vendor_access::aws::propagation::Backoff;
+use vendor_access::aws::turns::TurnWaits;
 use vendor_access::cfn::{Dispatcher, HttpSender, Registry, Retry, UrlPolicy};
 use vendor_access::guardrails::Guardrails;
 use vendor_access::settings::{Settings, Waits};
@@ -190,6 +192,7 @@ pub fn settings() -> Settings {
                 max_writes: 3,
                 pause: Duration::from_millis(100),
             },
+            turns: TurnWaits::default(),
         },
         ..Settings::default()
     }

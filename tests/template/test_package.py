@@ -53,6 +53,8 @@ class PlainTemplate(unittest.TestCase):
         others = {k: v for k, v in self.sam["Resources"].items() if k != FUNCTION}
         self.assertIn("VendorAccessFunctionRole", others)
         self.assertIn("PermissionsBoundaryPolicy", others)
+        self.assertIn("LockBucket", others)
+        self.assertIn("LockBucketPolicy", others)
         for logical_id, resource in others.items():
             with self.subTest(resource=logical_id):
                 self.assertEqual(self.plain["Resources"][logical_id], resource)
@@ -122,6 +124,16 @@ class PlainTemplate(unittest.TestCase):
                 continue  # the export's name is checked above
             with self.subTest(check=check.__name__):
                 self.assertEqual(check(self.plain), [])
+
+    def test_the_plain_function_takes_turns_in_the_lock_bucket(self):
+        # Concurrency above 1 is safe only with the lock bucket (check_concurrency_needs_the_lock_bucket).
+        function = self.plain["Resources"][FUNCTION]["Properties"]
+        self.assertEqual(function["Environment"]["Variables"][fence.LOCK_BUCKET_ENV], {"Ref": "LockBucket"})
+        self.assertEqual(str(function["ReservedConcurrentExecutions"]), "20")
+        self.assertEqual(fence.lock_bucket_id(self.plain), "LockBucket")
+        sam = copy.deepcopy(self.sam)
+        del sam["Resources"][FUNCTION]["Properties"]["Environment"]["Variables"][fence.LOCK_BUCKET_ENV]
+        self.assertTrue(fence.check_concurrency_needs_the_lock_bucket(package_template.plain_template(sam)))
 
     def test_the_fence_checks_see_the_plain_function(self):
         # A weakened copy of template.yaml gives a weakened plain template: the checks above

@@ -16,7 +16,10 @@ template the way a reviewer would and fail the build when the fence is weakened:
 - the execution role writes bucket policies and CORS only on the allowed buckets, asks
   CloudFormation to confirm requests, holds no permission the code never uses, and IAM keeps
   our owner tag: a new entity or secret must carry it, an owned one cannot lose or change it;
-- the function runs one invocation at a time and exports its ServiceToken.
+- the function runs more than one invocation at a time (at most MAX_CONCURRENCY) only with a
+  lock bucket of its own: encrypted, private, TLS-only, leases expiring, reached by the
+  function as VENDOR_ACCESS_LOCK_BUCKET and by its role only under turns/; it exports its
+  ServiceToken.
 
 Checks that depend on parameter values resolve the template's intrinsic functions for a
 concrete deployment (parameters, partition, account, region) and, where the question is what
@@ -348,13 +351,115 @@ def check_boundary_allows_only_s3_and_kms(template):
     return problems
 
 
-def check_one_invocation_at_a_time(template):
-    """ReservedConcurrentExecutions is 1: merges into one bucket's documents never race."""
+# Reserved concurrency is taken from the account's regional pool (1000 by default, of which
+# Lambda keeps 100 unreserved): the function asks for a bounded share.
+MAX_CONCURRENCY = 50
+LOCK_BUCKET_ENV = "VENDOR_ACCESS_LOCK_BUCKET"
+# What taking, renewing and releasing a lease calls (conditional PutObject, GetObject,
+# DeleteObject with If-Match, which needs GetObject too).
+LEASE_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")
+
+
+def lock_bucket_id(template):
+    """The logical id of the bucket the function is given as VENDOR_ACCESS_LOCK_BUCKET, when
+    that is a !Ref of an AWS::S3::Bucket of the template."""
+    _, function = the_function(template)
+    variables = function.get("Properties", {}).get("Environment", {}).get("Variables", {})
+    given = variables.get(LOCK_BUCKET_ENV)
+    target = given.get("Ref") if isinstance(given, dict) else None
+    if target in resources_of(template, "AWS::S3::Bucket"):
+        return target
+    return None
+
+
+def lease_arn(lock_bucket):
+    """The lease objects' ARN as the resolver writes `${LockBucket.Arn}/turns/*`."""
+    return f"<{lock_bucket}.Arn>/turns/*"
+
+
+def is_lease_statement(statement, lock_bucket):
+    """An execution-role statement on the lock bucket's leases (and only on them)."""
+    resources = as_list(statement.get("Resource"))
+    return lock_bucket is not None and resources == [lease_arn(lock_bucket)]
+
+
+def check_concurrency_needs_the_lock_bucket(template):
+    """ReservedConcurrentExecutions is set and at most MAX_CONCURRENCY; above 1 only when the
+    function is given a lock bucket of the template (writers of one bucket document take
+    turns through it; without it merges would race)."""
     logical_id, function = the_function(template)
     reserved = function.get("Properties", {}).get("ReservedConcurrentExecutions")
-    if str(reserved) != "1":
-        return [f"{logical_id}: ReservedConcurrentExecutions is {reserved}, not 1"]
+    try:
+        count = int(str(reserved))
+    except ValueError:
+        return [f"{logical_id}: ReservedConcurrentExecutions is {reserved}, not a number from 1 to {MAX_CONCURRENCY}"]
+    if not 1 <= count <= MAX_CONCURRENCY:
+        return [f"{logical_id}: ReservedConcurrentExecutions is {count}, not from 1 to {MAX_CONCURRENCY}"]
+    if count > 1 and lock_bucket_id(template) is None:
+        return [
+            f"{logical_id}: ReservedConcurrentExecutions is {count} without a lock bucket "
+            f"({LOCK_BUCKET_ENV} is not a !Ref of a bucket of the template): merges would race"
+        ]
     return []
+
+
+def check_lock_bucket_fenced(template):
+    """The lock bucket is encrypted, blocks public access, expires stale leases and refuses
+    plain HTTP; the execution role may get, put and delete objects under turns/ in it and
+    nowhere else, in this account."""
+    lock = lock_bucket_id(template)
+    if lock is None:
+        return []
+    problems = []
+    properties = template["Resources"][lock].get("Properties", {})
+    if not properties.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration"):
+        problems.append(f"{lock}: no default encryption")
+    block = properties.get("PublicAccessBlockConfiguration", {})
+    for setting in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"):
+        if str(block.get(setting)).lower() != "true":
+            problems.append(f"{lock}: {setting} is not true")
+    rules = properties.get("LifecycleConfiguration", {}).get("Rules", [])
+    if not any(str(r.get("Status")) == "Enabled" and r.get("ExpirationInDays") for r in rules):
+        problems.append(f"{lock}: no enabled lifecycle rule expires stale leases")
+    tls_only = False
+    for logical_id, policy in resources_of(template, "AWS::S3::BucketPolicy").items():
+        if policy.get("Properties", {}).get("Bucket") != {"Ref": lock}:
+            continue
+        for statement in statements(policy["Properties"].get("PolicyDocument")):
+            condition = statement.get("Condition", {}).get("Bool", {})
+            if (
+                statement.get("Effect") == "Deny"
+                and str(condition.get("aws:SecureTransport")).lower() == "false"
+                and statement.get("Principal") in ("*", {"AWS": "*"})
+            ):
+                tls_only = True
+    if not tls_only:
+        problems.append(f"{lock}: no bucket policy denies requests without TLS (aws:SecureTransport false)")
+    deployment = DeployedTemplate(template, {"AllowedBuckets": ["b"]})
+    try:
+        execution = deployment.execution_statements()
+    except Unresolvable as e:
+        return problems + [f"the execution role does not resolve: {e}"]
+    granted = set()
+    for statement in execution:
+        if statement.get("Effect") != "Allow":
+            continue
+        actions = [a for a in as_list(statement.get("Action")) if service_may_match(a, "s3")]
+        leases = [a for a in actions if any(matches_action(a, lease) for lease in LEASE_ACTIONS)]
+        if not leases:
+            continue
+        resources = as_list(statement.get("Resource"))
+        on_leases = [r for r in resources if isinstance(r, str) and r.startswith(f"<{lock}.Arn>")]
+        if on_leases and on_leases != [lease_arn(lock)]:
+            problems.append(f"{label(statement)}: {leases} on {on_leases}, not only {lease_arn(lock)}")
+        if on_leases and not resource_account_pinned(statement, deployment.account):
+            problems.append(f"{label(statement)} lacks StringEquals aws:ResourceAccount = this account")
+        if on_leases:
+            granted.update(a.lower() for a in leases)
+    missing = [a for a in LEASE_ACTIONS if a.lower() not in granted]
+    if missing:
+        problems.append(f"no Allow of {missing} on {lease_arn(lock)}: turns cannot be taken")
+    return problems
 
 
 def check_service_token_exported(template):
@@ -829,11 +934,14 @@ def check_bucket_documents_only_on_allowed_buckets(template):
         except Unresolvable as e:
             return [f"the execution role does not resolve: {e}"]
         allowed_arns = bucket_arns(deployment.partition, buckets)
+        lock = lock_bucket_id(template)
         seen = False
         for statement in execution:
             actions = [a for a in as_list(statement.get("Action")) if service_may_match(a, "s3")]
             if statement.get("Effect") != "Allow" or not actions:
                 continue
+            if is_lease_statement(statement, lock):
+                continue  # check_lock_bucket_fenced
             seen = True
             resources = same_partition(as_list(statement.get("Resource")), deployment.partition)
             outside = sorted(r for r in resources if r not in allowed_arns)
@@ -914,6 +1022,9 @@ CODE_ACTIONS = {
     "s3:PutBucketPolicy": "PutBucketPolicy",
     "s3:DeleteBucketPolicy": "DeleteBucketPolicy",
     "s3:GetBucketCORS": "GetBucketCors",
+    "s3:GetObject": "GetObject of a lease, and DeleteObject's If-Match (lock bucket, turns/ only)",
+    "s3:PutObject": "PutObject of a lease with If-None-Match or If-Match (lock bucket, turns/ only)",
+    "s3:DeleteObject": "DeleteObject of a lease with If-Match (lock bucket, turns/ only)",
     "s3:PutBucketCORS": "PutBucketCors, DeleteBucketCors",
     "secretsmanager:CreateSecret": "CreateSecret",
     "secretsmanager:PutSecretValue": "PutSecretValue",
@@ -1171,7 +1282,8 @@ CHECKS = (
     check_changes_require_owner_tag,
     check_no_service_wildcards,
     check_boundary_allows_only_s3_and_kms,
-    check_one_invocation_at_a_time,
+    check_concurrency_needs_the_lock_bucket,
+    check_lock_bucket_fenced,
     check_service_token_exported,
     check_guardrail_parameters,
     check_guardrails_reach_the_function,
@@ -1449,17 +1561,82 @@ class BoundaryContents(TemplateFixture):
 
 
 class Deployment(TemplateFixture):
-    def test_more_than_one_concurrent_invocation(self):
+    def test_the_checks_see_the_lock_bucket(self):
+        self.assertEqual(lock_bucket_id(self.template), "LockBucket")
+        _, function = the_function(self.template)
+        self.assertEqual(str(function["Properties"]["ReservedConcurrentExecutions"]), "20")
+        self.assertEqual(self.statement(self.template, "TakeTurnsInLockBucket")["Resource"],
+                         {"Fn::Sub": "${LockBucket.Arn}/turns/*"})
+
+    def without_lock_bucket(self, t):
+        _, function = the_function(t)
+        del function["Properties"]["Environment"]["Variables"][LOCK_BUCKET_ENV]
+        return function
+
+    def test_concurrency_without_the_lock_bucket(self):
+        t = self.copy()
+        self.without_lock_bucket(t)
+        self.assertReports(check_concurrency_needs_the_lock_bucket, t, "is 20 without a lock bucket")
+
+    def test_one_at_a_time_needs_no_lock_bucket(self):
+        # An older deployment: no lock bucket, one invocation at a time.
+        t = self.copy()
+        function = self.without_lock_bucket(t)
+        function["Properties"]["ReservedConcurrentExecutions"] = 1
+        self.assertEqual(check_concurrency_needs_the_lock_bucket(t), [])
+        self.assertEqual(check_lock_bucket_fenced(t), [])
+
+    def test_the_lock_bucket_named_by_a_literal(self):
         t = self.copy()
         _, function = the_function(t)
-        function["Properties"]["ReservedConcurrentExecutions"] = 2
-        self.assertReports(check_one_invocation_at_a_time, t, "is 2, not 1")
+        function["Properties"]["Environment"]["Variables"][LOCK_BUCKET_ENV] = "some-bucket"
+        self.assertReports(check_concurrency_needs_the_lock_bucket, t, "without a lock bucket")
+
+    def test_concurrency_above_the_bound(self):
+        t = self.copy()
+        _, function = the_function(t)
+        function["Properties"]["ReservedConcurrentExecutions"] = MAX_CONCURRENCY + 1
+        self.assertReports(check_concurrency_needs_the_lock_bucket, t, f"is {MAX_CONCURRENCY + 1}, not from 1")
 
     def test_no_reserved_concurrency(self):
         t = self.copy()
         _, function = the_function(t)
         del function["Properties"]["ReservedConcurrentExecutions"]
-        self.assertReports(check_one_invocation_at_a_time, t, "is None, not 1")
+        self.assertReports(check_concurrency_needs_the_lock_bucket, t, "is None, not a number")
+
+    def test_the_lease_statement_widened_to_the_whole_lock_bucket(self):
+        t = self.copy()
+        self.statement(t, "TakeTurnsInLockBucket")["Resource"] = {"Fn::Sub": "${LockBucket.Arn}/*"}
+        self.assertReports(check_lock_bucket_fenced, t, "not only <LockBucket.Arn>/turns/*")
+        # ... and is then an object right outside the allowed buckets.
+        self.assertReports(check_bucket_documents_only_on_allowed_buckets, t, "not an allowed bucket")
+
+    def test_the_lease_statement_on_an_allowed_bucket(self):
+        t = self.copy()
+        self.statement(t, "TakeTurnsInLockBucket")["Resource"] = {"Fn::Sub": "arn:${AWS::Partition}:s3:::b/turns/*"}
+        self.assertReports(check_lock_bucket_fenced, t, "turns cannot be taken")
+        self.assertReports(check_bucket_documents_only_on_allowed_buckets, t, "arn:aws:s3:::b/turns/*")
+
+    def test_the_lease_statement_without_the_account(self):
+        t = self.copy()
+        del self.statement(t, "TakeTurnsInLockBucket")["Condition"]
+        self.assertReports(check_lock_bucket_fenced, t, "lacks StringEquals aws:ResourceAccount")
+
+    def test_the_lock_bucket_open_to_plain_http(self):
+        t = self.copy()
+        del t["Resources"]["LockBucketPolicy"]
+        self.assertReports(check_lock_bucket_fenced, t, "denies requests without TLS")
+
+    def test_the_lock_bucket_unencrypted_public_and_never_cleared(self):
+        t = self.copy()
+        properties = t["Resources"]["LockBucket"]["Properties"]
+        del properties["BucketEncryption"]
+        properties["PublicAccessBlockConfiguration"]["BlockPublicPolicy"] = False
+        del properties["LifecycleConfiguration"]
+        self.assertReports(
+            check_lock_bucket_fenced, t, "no default encryption", "BlockPublicPolicy is not true",
+            "expires stale leases",
+        )
 
     def test_service_token_not_exported(self):
         t = self.copy()

@@ -5,6 +5,9 @@
 The execution role must create roles and users and write their policies: that is the
 function's job. The filter allows exactly those four actions on exactly that role; any other
 dangerous action, or the same actions on another resource, still fails.
+
+The lock bucket holds only lease objects that live seconds (docs/reliability.md): it is not
+versioned, and the second filter allows exactly that, on exactly that bucket.
 """
 
 from cfripper.config.filter import Filter
@@ -30,5 +33,14 @@ FILTERS = [
             ]
         },
         rules={"PrivilegeEscalationRule"},
+    ),
+    Filter(
+        reason=(
+            "the lock bucket holds only lease objects that live seconds; old versions of a "
+            "lease would be worth nothing (docs/reliability.md)"
+        ),
+        rule_mode=RuleMode.ALLOWED,
+        eval={"eq": [{"ref": "logical_id"}, "LockBucket"]},
+        rules={"S3ObjectVersioningRule"},
     ),
 ]
