@@ -24,6 +24,12 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use aws_sdk_iam::config::http::HttpResponse;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::shared::IntoShared;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// IAM, S3, KMS and Secrets Manager answer the calls made here within seconds.
@@ -47,7 +53,11 @@ impl Clients {
             .connect_timeout(CONNECT_TIMEOUT)
             .operation_attempt_timeout(ATTEMPT_TIMEOUT)
             .build();
-        let config = &config.to_builder().timeout_config(timeouts).build();
+        let mut builder = config.to_builder().timeout_config(timeouts);
+        if config.http_client().is_none() {
+            builder.set_http_client(Some(shared_http_client()));
+        }
+        let config = &builder.build();
         let s3 = aws_sdk_s3::config::Builder::from(config)
             .force_path_style(config.endpoint_url().is_some())
             .build();
@@ -62,7 +72,42 @@ impl Clients {
 
     /// Clients configured from the environment, as in Lambda.
     pub async fn from_env() -> Self {
-        Self::new(&aws_config::load_from_env().await)
+        let loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(shared_http_client());
+        Self::new(&loader.load().await)
+    }
+}
+
+/// The SDK's own HTTP client (hyper, rustls on AWS-LC), one for every client: one connection
+/// pool and one TLS set-up, made at the first AWS call. Each SDK client given its own
+/// default client loads and parses the TLS roots again when it is built (to fail early);
+/// five clients and the credentials chain did that six times before the first `next`, and
+/// the command line's offline `plan`, which makes no AWS call, paid for it too.
+pub fn shared_http_client() -> SharedHttpClient {
+    let client = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+        .build_https();
+    AtFirstCall(client).into_shared()
+}
+
+/// An HTTP client whose connector (and with it the TLS roots) is made when the first
+/// request needs it, not when a client is built.
+#[derive(Debug)]
+struct AtFirstCall(SharedHttpClient);
+
+impl HttpClient for AtFirstCall {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(
+        &self,
+    ) -> Option<aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata> {
+        self.0.connector_metadata()
     }
 }
 
