@@ -994,6 +994,8 @@ def run_bench(args, stack: contextlib.ExitStack) -> dict[str, str]:
     """Builds, starts the services, measures; returns the report's sections."""
     if not args.binary.exists():
         raise BenchError(f"{args.binary} is missing: run `make bench`, which builds it")
+    if args.compare:
+        args.binary = Path(args.compare[0].partition("=")[2])
     if not args.bare_binary.exists() and not args.stack_only:
         raise BenchError(f"{args.bare_binary} is missing: run `make bench`, which builds it "
                          "(cargo build --release -p bare-runtime)")
@@ -1018,6 +1020,8 @@ def run_bench(args, stack: contextlib.ExitStack) -> dict[str, str]:
     print(f"   moto {endpoint}, ResponseURLs https://127.0.0.1:{catcher.port}, logs in "
           f"{WORK_DIR.relative_to(ROOT)}/")
     settle()
+    if args.compare:
+        return {"compare": measure_builds(args, endpoint, catcher, ca_bundle, boundary_arn)}
     if not args.stack_only:
         proxy = CountingProxy(endpoint.removeprefix("http://"))
         stack.callback(proxy.stop)
@@ -1038,6 +1042,46 @@ def run_bench(args, stack: contextlib.ExitStack) -> dict[str, str]:
     if not args.skip_stack and not args.cold_only:
         parts["stack"] = measure_stack(args, stack, endpoint, catcher, ca_bundle, boundary_arn)
     return parts
+
+
+def measure_builds(args, endpoint: str, catcher, ca_bundle: Path, boundary_arn: str) -> str:
+    """--compare: several builds of the function, each measured as the function is (cold
+    starts and rounds interleaved with each other, the Python baseline and the bare
+    runtime), for the table of what each change to the build did (bench/README.md)."""
+    rust_env = functions(boundary_arn)[0].env
+    builds = []
+    for spec in args.compare:
+        name, _, path = spec.partition("=")
+        builds.append(Function(f"build {name}", name, [str(Path(path).resolve())], rust_env))
+    python = functions(boundary_arn)[1]
+    bench = Bench(args, lambda_env(endpoint, ca_bundle), {}, catcher, builds + [python],
+                  bare_runtime(args.bare_binary.resolve()))
+    load_start = load_average()
+    bench.cold_starts()
+    bench.warm_rounds()
+    py, bare = bench.samples["python"], bench.samples["bare"]
+    lines = [
+        f"Builds compared {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}, load "
+        f"average {load_start} at the start, {load_average()} at the end; {args.cold_runs} cold "
+        f"starts and {args.rounds} round(s) of {4 * args.cycles} events each, interleaved. Bare "
+        f"runtime: {ms(bare.cold_start)} ms to first `next`; Python: {ms(py.cold_start)} ms to "
+        f"first `next`, {ms(py.first_answer)} ms to the first Create's PUT, peak RSS "
+        f"{mib(statistics.median(py.peak_rss_kib))}.", "",
+        "| build | spawn to first `next`, ms | / bare | spawn to first Create's PUT, ms | / Python "
+        "| peak RSS | / Python | resident at the end | binary (stripped) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for fn in builds:
+        s = bench.samples[fn.key]
+        rss = statistics.median(s.peak_rss_kib)
+        anon, file = s.rss_split_kib[len(s.rss_split_kib) // 2]
+        _, stripped = sizes(Path(fn.argv[0]))
+        lines.append(
+            f"| {fn.label} | {ms(s.cold_start)} | {fmt_ratio(ratio(s.cold_start, bare.cold_start))} "
+            f"| {ms(s.first_answer)} | {fmt_ratio(ratio(s.first_answer, py.first_answer))} "
+            f"| {mib(rss)} | {rss / statistics.median(py.peak_rss_kib):.3g} "
+            f"| {mib(anon)} anon + {mib(file)} file | {mib(stripped / 1024 if stripped else None)} |")
+    return "\n".join(lines) + "\n"
 
 
 LOCK_BUCKET = "bench-locks"
@@ -1220,11 +1264,14 @@ def main() -> int:
                         help="the numbers of resources of the stack benchmark (default 1,4,8,16; the first "
                              "is the base of the ratios)")
     parser.add_argument("--plan-runs", type=int, default=20, help="timed runs of each command (default 20)")
+    parser.add_argument("--compare", nargs="+", metavar="NAME=BINARY",
+                        help="measure several builds of the function side by side (cold starts, "
+                             "first Create, RSS, size); prints the table, writes nothing")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: 2 cold starts, 1 round of 5 cycles, no arm64, no 300 s delete; "
                              "results are not written")
     args = parser.parse_args()
-    if args.cold_only:
+    if args.cold_only or args.compare:
         args.skip_arm64 = args.skip_crhelper_sleep = True
     if args.quick:
         args.cold_runs, args.rounds, args.cycles = 2, 1, 5
@@ -1244,11 +1291,11 @@ def main() -> int:
         return 1
 
     print()
-    for name in SECTIONS:
+    for name in (*SECTIONS, "compare"):
         if name in parts:
             print(parts[name])
-    if args.quick or args.cold_only:
-        print("(quick or cold-only run: results not written)")
+    if args.quick or args.cold_only or args.compare:
+        print("(quick, cold-only or compare run: results not written)")
     else:
         write_results(parts)
         print(f"written to {RESULTS.relative_to(ROOT)} and {README.relative_to(ROOT)}")
