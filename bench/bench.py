@@ -1139,7 +1139,7 @@ def measure_stack(args, stack: contextlib.ExitStack, endpoint: str, catcher, ca_
         "doubling to 5 minutes, each delay drawn between half and all of it), every AWS call held "
         f"{args.stack_latency_ms:g} ms by the proxy in front of moto (like IAM's). "
         f"{args.stack_rounds} round(s), the designs alternating; median (min-max) of the rounds. "
-        f"Measured: {built_from()}.",
+        f"Measured: {built_from(args.binary)}.",
         "",
     ]
     lines += stack_bench.table(
@@ -1163,16 +1163,19 @@ def measure_stack(args, stack: contextlib.ExitStack, endpoint: str, catcher, ca_
     return "\n".join(lines) + "\n"
 
 
-def built_from() -> str:
-    """Which code the binary measured was built from, as far as git can say."""
+def built_from(binary: Path) -> str:
+    """Which binary was measured, and what was checked out (`make bench` builds it from
+    that just before)."""
     def git(*argv: str) -> str:
         try:
             return subprocess.run(["git", *argv], cwd=ROOT, capture_output=True, text=True,
                                   timeout=30).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return "?"
-    return (f"`{display_path(RUST_BINARY)}` built from branch `{git('rev-parse', '--abbrev-ref', 'HEAD')}` "
-            f"at `{git('describe', '--always', '--dirty')}` ({git('log', '-1', '--format=%s')[:100]})")
+    stamp = datetime.datetime.fromtimestamp(binary.stat().st_mtime, datetime.timezone.utc)
+    return (f"`{display_path(binary)}` (built {stamp:%H:%M} UTC), with branch "
+            f"`{git('rev-parse', '--abbrev-ref', 'HEAD')}` at `{git('describe', '--always', '--dirty')}` "
+            f"checked out when measured")
 
 
 def measure_plan(binary: Path, runs: int) -> str:
