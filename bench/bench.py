@@ -1019,7 +1019,7 @@ def run_bench(args, stack: contextlib.ExitStack) -> dict[str, str]:
     boundary_arn = prepare_aws(endpoint)
     print(f"   moto {endpoint}, ResponseURLs https://127.0.0.1:{catcher.port}, logs in "
           f"{WORK_DIR.relative_to(ROOT)}/")
-    settle()
+    settle(args.settle_limit)
     if args.compare:
         return {"compare": measure_builds(args, endpoint, catcher, ca_bundle, boundary_arn)}
     if not args.stack_only:
@@ -1267,6 +1267,8 @@ def main() -> int:
                         help="the numbers of resources of the stack benchmark (default 1,4,8,16; the first "
                              "is the base of the ratios)")
     parser.add_argument("--plan-runs", type=int, default=20, help="timed runs of each command (default 20)")
+    parser.add_argument("--settle-limit", type=float, default=SETTLE_LIMIT_S,
+                        help=f"seconds to wait at most for the load average to fall (default {SETTLE_LIMIT_S:.0f})")
     parser.add_argument("--compare", nargs="+", metavar="NAME=BINARY",
                         help="measure several builds of the function side by side (cold starts, "
                              "first Create, RSS, size); prints the table, writes nothing")
