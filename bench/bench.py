@@ -996,11 +996,13 @@ def run_bench(args, stack: contextlib.ExitStack) -> dict[str, str]:
         raise BenchError(f"{args.binary} is missing: run `make bench`, which builds it")
     if args.compare:
         args.binary = Path(args.compare[0].partition("=")[2])
-    if not args.bare_binary.exists() and not args.stack_only:
+    if not args.bare_binary.exists() and not (args.stack_only or args.plan_only):
         raise BenchError(f"{args.bare_binary} is missing: run `make bench`, which builds it "
                          "(cargo build --release -p bare-runtime)")
     print("vendor-access bench")
     parts: dict[str, str] = {}
+    if args.plan_only:
+        return {"plan": measure_plan(args.binary.resolve(), args.plan_runs)}
     builds = {"x86_64": sizes(args.binary), "arm64": (None, None), "arm64_how": "skipped",
               "binary": display_path(args.binary)}
     if not args.skip_arm64 and not args.stack_only:
@@ -1266,6 +1268,8 @@ def main() -> int:
     parser.add_argument("--stack-sizes", default="1,4,8,16",
                         help="the numbers of resources of the stack benchmark (default 1,4,8,16; the first "
                              "is the base of the ratios)")
+    parser.add_argument("--plan-only", action="store_true",
+                        help="only the command line's speed; writes only its section of the results")
     parser.add_argument("--plan-runs", type=int, default=20, help="timed runs of each command (default 20)")
     parser.add_argument("--settle-limit", type=float, default=SETTLE_LIMIT_S,
                         help=f"seconds to wait at most for the load average to fall (default {SETTLE_LIMIT_S:.0f})")
