@@ -1096,3 +1096,36 @@ async fn without_a_turn_on_the_resource_one_event_delivered_twice_leaves_two_key
         );
     }
 }
+
+#[tokio::test]
+async fn with_a_turn_on_the_resource_one_event_delivered_twice_leaves_one_of_everything() {
+    // GIVEN two function processes taking turns in the lock bucket, and key and secret
+    // creations that take a moment
+    let stage = Stage::new().await;
+    stage
+        .proxy
+        .break_("CreateAccessKey", Fault::Delay(KEY_CALLS_TAKE))
+        .break_("CreateSecret", Fault::Delay(KEY_CALLS_TAKE));
+    let lock = Some(stage.lock_bucket.as_str());
+    let first = FunctionProcess::start(&stage.proxy.endpoint, lock, "twice-locked-1").await;
+    let second = FunctionProcess::start(&stage.proxy.endpoint, lock, "twice-locked-2").await;
+
+    // WHEN the same Create event reaches both at once, round after round
+    let outcome = one_event_delivered_to_both(&first, &second, &stage.direct).await;
+
+    // THEN every round left what one delivery leaves: one user and one key (in the
+    // secret, or in both answers), one role and one grant; both answers SUCCESS, alike
+    eprintln!("with a turn on the resource: {:?}", outcome.wrong_rounds);
+    assert!(outcome.findings.is_empty(), "{outcome:#?}");
+    // ... and every turn on a resource was given back
+    let leases = stage
+        .direct
+        .s3
+        .list_objects_v2()
+        .bucket(&stage.lock_bucket)
+        .prefix("turns/resource/")
+        .send()
+        .await
+        .expect("the lock bucket listed");
+    assert_eq!(leases.contents().len(), 0, "{leases:?}");
+}
