@@ -1,5 +1,5 @@
-//! Writers of one bucket document take turns (`VENDOR_ACCESS_LOCK_BUCKET`); everything else
-//! runs in parallel.
+//! Writers of one bucket document, and the requests of one role or user, take turns
+//! (`VENDOR_ACCESS_LOCK_BUCKET`); everything else runs in parallel.
 //!
 //! Two real `vendor-access` processes, each behind its own runtime-API stand-in, merge into
 //! one bucket's policy and CORS configuration at once, round after round, against moto. The
@@ -7,7 +7,9 @@
 //! document while the first one's write is on its way (the proxy holds every
 //! PutBucketPolicy and PutBucketCors for a moment), and writes after the first has read its
 //! entries back. Without the lock bucket that loses the first request's entries; with it,
-//! nothing is lost.
+//! nothing is lost. Likewise, the same Create of a user or role reaches both processes at
+//! once: without a turn on the resource a user gets two keys, or a FAILED answer; with it,
+//! the second delivery adopts what the first made.
 //!
 //! moto checks `If-None-Match` / `If-Match` and then writes, in one thread per request, so
 //! two conditional writes arriving together can both pass; S3 decides them atomically. The
