@@ -1,5 +1,5 @@
-//! Writers of one bucket document take turns (`VENDOR_ACCESS_LOCK_BUCKET`); everything else
-//! runs in parallel.
+//! Writers of one bucket document, and the requests of one role or user, take turns
+//! (`VENDOR_ACCESS_LOCK_BUCKET`); everything else runs in parallel.
 //!
 //! Two real `vendor-access` processes, each behind its own runtime-API stand-in, merge into
 //! one bucket's policy and CORS configuration at once, round after round, against moto. The
@@ -7,7 +7,9 @@
 //! document while the first one's write is on its way (the proxy holds every
 //! PutBucketPolicy and PutBucketCors for a moment), and writes after the first has read its
 //! entries back. Without the lock bucket that loses the first request's entries; with it,
-//! nothing is lost.
+//! nothing is lost. Likewise, the same Create of a user or role reaches both processes at
+//! once: without a turn on the resource a user gets two keys, or a FAILED answer; with it,
+//! the second delivery adopts what the first made.
 //!
 //! moto checks `If-None-Match` / `If-Match` and then writes, in one thread per request, so
 //! two conditional writes arriving together can both pass; S3 decides them atomically. The
@@ -867,4 +869,265 @@ async fn a_principal_that_never_appears_fails_without_holding_up_the_bucket() {
         stage.lease_holder(&Document::BucketPolicy(bucket)).await,
         None
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Two deliveries of one event
+//
+// Lambda delivers an asynchronous event at least once: the same Create can reach two
+// sandboxes at once. The proxy holds every CreateAccessKey and CreateSecret for a moment,
+// so that both deliveries look for the user's key (and its secret) before either has made
+// one.
+
+/// Rounds of one event delivered to two processes at once, per resource kind.
+const DUPLICATE_ROUNDS: usize = 6;
+/// How long the proxy holds each CreateAccessKey and CreateSecret.
+const KEY_CALLS_TAKE: Duration = Duration::from_millis(300);
+
+/// The resources delivered twice: a user keeping its key in Secrets Manager, a user
+/// handing it back as an attribute, a role with a KMS grant.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Delivered {
+    UserWithSecret,
+    UserWithAttribute,
+    RoleWithGrant,
+}
+
+/// What one round left wrong, if anything: one line per finding.
+async fn what_two_deliveries_left(
+    direct: &Clients,
+    kind: Delivered,
+    name: &str,
+    key_arn: &str,
+    answers: &[Value],
+) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for answer in answers {
+        if answer["Status"] != "SUCCESS" {
+            wrong.push(format!("FAILED: {}", reason(answer)));
+        }
+    }
+    if answers[0]["PhysicalResourceId"] != answers[1]["PhysicalResourceId"] {
+        wrong.push("different physical ids".into());
+    }
+    // A key handed back as an attribute has its secret in one answer only: the one that
+    // made it.
+    let outputs = |answer: &Value| {
+        let mut data = answer["Data"].clone();
+        if let (Delivered::UserWithAttribute, Some(data)) = (kind, data.as_object_mut()) {
+            data.remove("SecretAccessKey");
+            data.remove("Warnings");
+        }
+        data
+    };
+    if outputs(&answers[0]) != outputs(&answers[1]) {
+        wrong.push("different outputs".into());
+    }
+    let secrets_handed_back = answers
+        .iter()
+        .filter(|a| {
+            a["Data"]["SecretAccessKey"]
+                .as_str()
+                .is_some_and(|s| !s.is_empty())
+        })
+        .count();
+    if kind == Delivered::UserWithAttribute && secrets_handed_back != 1 {
+        wrong.push(format!("{secrets_handed_back} answers hand back a secret"));
+    }
+    if kind == Delivered::RoleWithGrant {
+        let Ok(role) = direct.iam.get_role().role_name(name).send().await else {
+            wrong.push("no role left".into());
+            return wrong;
+        };
+        let arn = role.role().map(|r| r.arn().to_string()).unwrap_or_default();
+        let grants = support::grants_to(direct, key_arn, &arn).await.len();
+        if grants != 1 {
+            wrong.push(format!("{grants} grants"));
+        }
+        return wrong;
+    }
+    let Ok(keys) = direct.iam.list_access_keys().user_name(name).send().await else {
+        wrong.push("no user left".into());
+        return wrong;
+    };
+    let keys: Vec<&str> = keys
+        .access_key_metadata()
+        .iter()
+        .filter_map(|k| k.access_key_id())
+        .collect();
+    if keys.len() != 1 {
+        wrong.push(format!("{} access keys", keys.len()));
+    }
+    for answer in answers.iter().filter(|a| a["Status"] == "SUCCESS") {
+        let answered = answer["Data"]["AccessKeyId"].as_str().unwrap_or_default();
+        if !keys.contains(&answered) {
+            wrong.push("an answer names a key the user does not have".into());
+        }
+    }
+    if kind == Delivered::UserWithSecret {
+        let stored = direct
+            .secrets
+            .get_secret_value()
+            .secret_id(format!("vendor-access/{name}"))
+            .send()
+            .await
+            .ok()
+            .and_then(|s| serde_json::from_str::<Value>(s.secret_string()?).ok());
+        match stored.as_ref().and_then(|s| s["AccessKeyId"].as_str()) {
+            None => wrong.push("no secret left".into()),
+            Some(id) if !keys.contains(&id) => {
+                wrong.push("the secret holds a key the user does not have".into())
+            }
+            Some(_) => {}
+        }
+    }
+    wrong
+}
+
+/// What the rounds of two deliveries came to.
+#[derive(Debug, Default)]
+struct DuplicateRounds {
+    /// Per kind: rounds that left something wrong, of [`DUPLICATE_ROUNDS`].
+    wrong_rounds: Vec<(Delivered, usize)>,
+    /// Every finding, with its round.
+    findings: Vec<String>,
+}
+
+impl DuplicateRounds {
+    fn wrong(&self, kind: Delivered) -> usize {
+        self.wrong_rounds
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map_or(0, |(_, n)| *n)
+    }
+}
+
+/// Two processes, and in each round one Create event delivered to both at once.
+async fn one_event_delivered_to_both(
+    first: &FunctionProcess,
+    second: &FunctionProcess,
+    direct: &Clients,
+) -> DuplicateRounds {
+    let bucket = new_bucket(direct, "delivered").await;
+    let closed = json!({"Version": "2012-10-17", "Statement": [{
+        "Sid": "KeyAdministrators", "Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:role/key-admin")},
+        "Action": "kms:*", "Resource": "*"}]});
+    let key = direct
+        .kms
+        .create_key()
+        .policy(closed.to_string())
+        .send()
+        .await
+        .expect("a key");
+    let key_arn = key
+        .key_metadata()
+        .and_then(|m| m.arn())
+        .expect("an ARN")
+        .to_string();
+    // The role's grant is on the default key of its bucket, which needs no listing.
+    let encrypted = new_bucket(direct, "delivered-kms").await;
+    let aws_kms = aws_sdk_s3::types::ServerSideEncryption::AwsKms;
+    support::encrypt_bucket(&direct.s3, &encrypted, aws_kms, Some(&key_arn), false).await;
+    let mut outcome = DuplicateRounds::default();
+    for kind in [
+        Delivered::UserWithSecret,
+        Delivered::UserWithAttribute,
+        Delivered::RoleWithGrant,
+    ] {
+        let mut wrong_rounds = 0;
+        for round in 0..DUPLICATE_ROUNDS {
+            let catcher = support::catcher().await;
+            let name = support::unique("delivered-twice");
+            let locations = json!([{"Bucket": bucket}]);
+            let (resource_type, props) = match kind {
+                Delivered::UserWithSecret => (
+                    "Custom::VendorS3User",
+                    json!({"UserName": name, "Locations": locations}),
+                ),
+                Delivered::UserWithAttribute => (
+                    "Custom::VendorS3User",
+                    json!({"UserName": name, "Locations": locations,
+                           "SecretStorage": "attribute"}),
+                ),
+                Delivered::RoleWithGrant => (
+                    "Custom::VendorS3Access",
+                    json!({"Vendor": "activeloop", "RoleName": name, "KmsAccess": "grant",
+                           "Locations": [{"Bucket": encrypted}]}),
+                ),
+            };
+            let event = Stack::new().create(&response_url(&catcher), resource_type, "Twice", props);
+            first.api.invoke(&event, TIMEOUT);
+            second.api.invoke(&event, TIMEOUT);
+            let answers = answers(&catcher, 2).await;
+            let wrong = what_two_deliveries_left(direct, kind, &name, &key_arn, &answers).await;
+            if !wrong.is_empty() {
+                wrong_rounds += 1;
+                let found = format!("{kind:?} round {round}: {}", wrong.join("; "));
+                eprintln!("{found}");
+                outcome.findings.push(found);
+            }
+        }
+        outcome.wrong_rounds.push((kind, wrong_rounds));
+    }
+    outcome
+}
+
+#[tokio::test]
+async fn without_a_turn_on_the_resource_one_event_delivered_twice_leaves_two_keys_or_none() {
+    // GIVEN two function processes without a lock bucket (as every request ran before the
+    // turn on the resource), and key and secret creations that take a moment
+    let stage = Stage::new().await;
+    stage
+        .proxy
+        .break_("CreateAccessKey", Fault::Delay(KEY_CALLS_TAKE))
+        .break_("CreateSecret", Fault::Delay(KEY_CALLS_TAKE));
+    let first = FunctionProcess::start(&stage.proxy.endpoint, None, "twice-unlocked-1").await;
+    let second = FunctionProcess::start(&stage.proxy.endpoint, None, "twice-unlocked-2").await;
+
+    // WHEN the same Create event reaches both at once, round after round
+    let outcome = one_event_delivered_to_both(&first, &second, &stage.direct).await;
+
+    // THEN a user's key is made twice: the attack works for both kinds of user
+    eprintln!("without a turn on the resource: {:?}", outcome.wrong_rounds);
+    for kind in [Delivered::UserWithSecret, Delivered::UserWithAttribute] {
+        assert!(
+            outcome.wrong(kind) >= DUPLICATE_ROUNDS / 2,
+            "{kind:?}: only {} of {DUPLICATE_ROUNDS} rounds went wrong: {outcome:#?}",
+            outcome.wrong(kind)
+        );
+    }
+}
+
+#[tokio::test]
+async fn with_a_turn_on_the_resource_one_event_delivered_twice_leaves_one_of_everything() {
+    // GIVEN two function processes taking turns in the lock bucket, and key and secret
+    // creations that take a moment
+    let stage = Stage::new().await;
+    stage
+        .proxy
+        .break_("CreateAccessKey", Fault::Delay(KEY_CALLS_TAKE))
+        .break_("CreateSecret", Fault::Delay(KEY_CALLS_TAKE));
+    let lock = Some(stage.lock_bucket.as_str());
+    let first = FunctionProcess::start(&stage.proxy.endpoint, lock, "twice-locked-1").await;
+    let second = FunctionProcess::start(&stage.proxy.endpoint, lock, "twice-locked-2").await;
+
+    // WHEN the same Create event reaches both at once, round after round
+    let outcome = one_event_delivered_to_both(&first, &second, &stage.direct).await;
+
+    // THEN every round left what one delivery leaves: one user and one key (in the
+    // secret, or in both answers), one role and one grant; both answers SUCCESS, alike
+    eprintln!("with a turn on the resource: {:?}", outcome.wrong_rounds);
+    assert!(outcome.findings.is_empty(), "{outcome:#?}");
+    // ... and every turn on a resource was given back
+    let leases = stage
+        .direct
+        .s3
+        .list_objects_v2()
+        .bucket(&stage.lock_bucket)
+        .prefix("turns/resource/")
+        .send()
+        .await
+        .expect("the lock bucket listed");
+    assert_eq!(leases.contents().len(), 0, "{leases:?}");
 }

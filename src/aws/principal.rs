@@ -13,6 +13,11 @@
 //! 6. rights: the inline policy, KMS grants and tags, written only where they differ;
 //! 7. finish: the type's last step and its outputs;
 //! 8. roll back: an entity this request created is removed again if a later step fails.
+//!
+//! With a lock bucket, every Create, Update and Delete runs in the turn on its own resource
+//! ([`Document::Resource`]): two deliveries of one event, or a Create and a Delete of one
+//! resource, never interleave, also in two sandboxes. The later one finds the work done and
+//! adopts it, answering as the first did.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -23,7 +28,7 @@ use super::iam::{
 use super::kms::{self, KmsError, KmsPlan};
 use super::propagation::{Retried, retry_while_propagating};
 use super::secrets::SecretError;
-use super::turns::Turns;
+use super::turns::{Document, InTurn, TurnError, Turns};
 use super::{CallError, Clients};
 use crate::cfn::properties::{FromProperties, Problem};
 use crate::cfn::{Facet, Failure, Invocation, Outcome, OwnerId, Resource, View, differing};
@@ -53,6 +58,8 @@ pub enum PrincipalError {
     Iam(#[from] IamCallError),
     #[error(transparent)]
     Secret(#[from] SecretError),
+    #[error(transparent)]
+    Turn(#[from] TurnError),
     #[error("TrustedPrincipal: {0}")]
     Principal(String),
     #[error("{which} policy of {entity} would be {size} characters, over IAM's limit of {limit}")]
@@ -733,6 +740,27 @@ fn entity_of<R: PrincipalType>(
     Entity::of_resource(invocation, R::KIND, common.name, common.path)
 }
 
+/// Runs one request of the resource in the turn on it, taken before any document turn
+/// (see [`super::turns`]). IAM propagation waits happen inside it: only another request on
+/// the same resource waits for them. Without a lock bucket, runs `work` at once.
+async fn in_resource_turn<R: PrincipalType, T>(
+    resource: &R,
+    invocation: &Invocation,
+    work: impl Future<Output = Result<T, PrincipalError>>,
+) -> Result<T, PrincipalError> {
+    let turns = Turns::configured(&resource.clients().s3, resource.settings());
+    // The whole lifecycle is a large future: on the heap, not on the worker's stack.
+    let work = Box::pin(work);
+    match turns
+        .in_turn(&Document::resource(invocation), invocation, work)
+        .await
+    {
+        Ok(done) => Ok(done),
+        Err(InTurn::Work(error)) => Err(error),
+        Err(InTurn::Turn(error)) => Err(error.into()),
+    }
+}
+
 /// A [`PrincipalType`] as CloudFormation drives it.
 pub struct ManagedPrincipal<R>(pub R);
 
@@ -770,7 +798,8 @@ impl<R: PrincipalType> Resource for ManagedPrincipal<R> {
             assume_new: true,
             carried: R::Carried::default(),
         };
-        Ok(converge(&self.0, invocation, &entity, &properties, None, start).await?)
+        let work = converge(&self.0, invocation, &entity, &properties, None, start);
+        Ok(in_resource_turn(&self.0, invocation, work).await?)
     }
 
     /// A new name or path is a new entity: CloudFormation deletes the old one afterwards,
@@ -782,26 +811,8 @@ impl<R: PrincipalType> Resource for ManagedPrincipal<R> {
         properties: R::Properties,
         old: Option<R::Properties>,
     ) -> Result<Outcome, Failure> {
-        let entity = entity_of(&self.0, invocation, &properties);
-        let current = Entity::from_arn(physical_id, R::KIND);
-        if current.as_ref() == Some(&entity) {
-            let start = Start {
-                assume_new: false,
-                carried: R::Carried::default(),
-            };
-            let old = old.as_ref();
-            return Ok(converge(&self.0, invocation, &entity, &properties, old, start).await?);
-        }
-        tracing::info!(from = physical_id, to = %entity.name, "replacing");
-        let carried = match &current {
-            Some(replaced) => self.0.carried_from(replaced).await?,
-            None => R::Carried::default(),
-        };
-        let start = Start {
-            assume_new: true,
-            carried,
-        };
-        Ok(converge(&self.0, invocation, &entity, &properties, None, start).await?)
+        let work = update(&self.0, invocation, physical_id, &properties, old.as_ref());
+        Ok(in_resource_turn(&self.0, invocation, work).await?)
     }
 
     async fn delete(
@@ -813,7 +824,8 @@ impl<R: PrincipalType> Resource for ManagedPrincipal<R> {
         let Some(entity) = Entity::from_arn(physical_id, R::KIND) else {
             return Ok(());
         };
-        Ok(remove(&self.0, invocation, &entity, properties.as_ref()).await?)
+        let work = remove(&self.0, invocation, &entity, properties.as_ref());
+        Ok(in_resource_turn(&self.0, invocation, work).await?)
     }
 
     async fn planned(
@@ -833,6 +845,35 @@ impl<R: PrincipalType> Resource for ManagedPrincipal<R> {
     ) -> Result<View, Failure> {
         Ok(current_view(&self.0, invocation, properties, physical_id).await?)
     }
+}
+
+/// An Update: the entity brought to `properties` in place, or replaced by a new one.
+async fn update<R: PrincipalType>(
+    resource: &R,
+    invocation: &Invocation,
+    physical_id: &str,
+    properties: &R::Properties,
+    old: Option<&R::Properties>,
+) -> Result<Outcome, PrincipalError> {
+    let entity = entity_of(resource, invocation, properties);
+    let current = Entity::from_arn(physical_id, R::KIND);
+    if current.as_ref() == Some(&entity) {
+        let start = Start {
+            assume_new: false,
+            carried: R::Carried::default(),
+        };
+        return converge(resource, invocation, &entity, properties, old, start).await;
+    }
+    tracing::info!(from = physical_id, to = %entity.name, "replacing");
+    let carried = match &current {
+        Some(replaced) => resource.carried_from(replaced).await?,
+        None => R::Carried::default(),
+    };
+    let start = Start {
+        assume_new: true,
+        carried,
+    };
+    converge(resource, invocation, &entity, properties, None, start).await
 }
 
 /// What `plan` shows and `drift` compares of every principal, beside the type's own.

@@ -1,10 +1,13 @@
-//! Taking turns on one bucket document (or one key's grants) across invocations.
+//! Taking turns on one resource, or one bucket document (or one key's grants), across
+//! invocations.
 //!
 //! S3 replaces a bucket's policy and CORS configuration whole, so two invocations merging
-//! into the same one at once can lose each other's entries. With a lock bucket
-//! (`VENDOR_ACCESS_LOCK_BUCKET`), every write to such a document happens inside a turn: a
-//! lease object `turns/<document>` taken with S3 conditional writes, the only coordination
-//! primitive used here.
+//! into the same one at once can lose each other's entries; and Lambda delivers an event at
+//! least once, so two deliveries of one Create can run at once in two sandboxes and make a
+//! user's key twice. With a lock bucket (`VENDOR_ACCESS_LOCK_BUCKET`), every write to such a
+//! document, and every request of a role or user, happens inside a turn: a lease object
+//! `turns/<document>` taken with S3 conditional writes, the only coordination primitive
+//! used here.
 //!
 //! - **Take**: `PutObject` with `If-None-Match: *`. The body is the lease: holder, request,
 //!   expiry (wall clock, [`TurnWaits::lease`] ahead).
@@ -22,7 +25,10 @@
 //!   is never removed. Work abandoned at the deadline leaves its lease to run out instead,
 //!   so that a write still on its way cannot land on the next holder's merge.
 //!
-//! A request holds at most one turn at a time, so turns cannot deadlock. Without a lock
+//! Turns are always taken in one order, so they cannot deadlock: a request of a role or
+//! user first takes the turn on its own resource ([`Document::Resource`]) and keeps it to
+//! the end; inside it, it holds at most one document turn at a time. A request holding a
+//! document turn never waits for a resource turn, nor for a second document. Without a lock
 //! bucket no turn is taken: the function must then run one invocation at a time.
 
 use std::future::Future;
@@ -43,9 +49,15 @@ pub const LOCK_BUCKET_ENV: &str = "VENDOR_ACCESS_LOCK_BUCKET";
 /// What the lease objects' keys start with; the execution role may touch only these.
 pub const LEASE_PREFIX: &str = "turns/";
 
-/// One document whose writers take turns.
+/// One resource, or one document, whose writers take turns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Document {
+    /// One resource of one stack, by its owner's hash (of the stack id and the logical
+    /// id): the requests of a role or user, taken before any other turn.
+    Resource {
+        owner_hash: String,
+        logical_id: String,
+    },
     BucketPolicy(String),
     BucketCors(String),
     /// The grants of one KMS key, by its ARN.
@@ -53,9 +65,18 @@ pub enum Document {
 }
 
 impl Document {
+    /// The resource the invocation is for.
+    pub fn resource(invocation: &Invocation) -> Self {
+        Document::Resource {
+            owner_hash: invocation.owner().hash(),
+            logical_id: invocation.request.reply_to.logical_resource_id.clone(),
+        }
+    }
+
     /// The lease object's key in the lock bucket.
     pub fn lease_key(&self) -> String {
         match self {
+            Document::Resource { owner_hash, .. } => format!("{LEASE_PREFIX}resource/{owner_hash}"),
             Document::BucketPolicy(bucket) => format!("{LEASE_PREFIX}bucket-policy/{bucket}"),
             Document::BucketCors(bucket) => format!("{LEASE_PREFIX}bucket-cors/{bucket}"),
             Document::KeyGrants(key_arn) => format!("{LEASE_PREFIX}key-grants/{key_arn}"),
@@ -66,6 +87,9 @@ impl Document {
 impl std::fmt::Display for Document {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Document::Resource { logical_id, .. } => {
+                write!(f, "resource {logical_id:?} of this stack")
+            }
             Document::BucketPolicy(bucket) => write!(f, "the bucket policy of bucket {bucket:?}"),
             Document::BucketCors(bucket) => {
                 write!(f, "the CORS configuration of bucket {bucket:?}")
@@ -588,6 +612,21 @@ mod tests {
             Document::KeyGrants(key.into()).lease_key(),
             format!("turns/key-grants/{key}")
         );
+    }
+
+    #[test]
+    fn a_resource_turn_is_named_for_the_stack_and_logical_id() {
+        let owner =
+            crate::cfn::OwnerId::new("arn:aws:cloudformation:us-east-1:1:stack/s/1", "User");
+        let document = Document::Resource {
+            owner_hash: owner.hash(),
+            logical_id: "User".into(),
+        };
+        assert_eq!(
+            document.lease_key(),
+            format!("turns/resource/{}", owner.hash())
+        );
+        assert_eq!(document.to_string(), "resource \"User\" of this stack");
     }
 
     #[test]

@@ -228,8 +228,9 @@ impl Dispatcher {
 
 /// Requests for one resource (one owner) are served one at a time, so that a retried event
 /// delivered while the first delivery still runs waits for it and then adopts its work.
-/// Across invocations, writers of one bucket document take turns instead
-/// ([`crate::aws::turns`]); without a lock bucket, a reserved concurrency of 1 does.
+/// Across invocations, the requests of one role or user, and the writers of one bucket
+/// document, take turns instead ([`crate::aws::turns`]); without a lock bucket, a reserved
+/// concurrency of 1 does.
 #[derive(Clone, Default)]
 struct ResourceLocks(Arc<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>);
 
