@@ -616,14 +616,8 @@ async fn apply_rights<R: PrincipalType>(
         tracing::trace!(entity = %entity.describe(), "permission policy already in place");
     }
     let owner = invocation.owner();
-    let settings = resource.settings();
-    let turns = Turns::configured(&clients.s3, settings);
-    let granting = kms::Granting {
-        kms: &clients.kms,
-        turns: &turns,
-        invocation,
-        backoff: &settings.waits.propagation,
-    };
+    let turns = Turns::configured(&clients.s3, resource.settings());
+    let granting = granting(resource, invocation, &turns);
     let granted = kms::sync_grants(
         &granting,
         &existing.arn,
@@ -655,6 +649,21 @@ async fn apply_rights<R: PrincipalType>(
     Ok(found_different)
 }
 
+/// What making and retiring KMS grants for `resource` needs: its KMS client, the turns on
+/// each key's grants, and the wait for a grantee too new for KMS.
+fn granting<'a, R: PrincipalType>(
+    resource: &'a R,
+    invocation: &'a Invocation,
+    turns: &'a Turns,
+) -> kms::Granting<'a> {
+    kms::Granting {
+        kms: &resource.clients().kms,
+        turns,
+        invocation,
+        backoff: &resource.settings().waits.propagation,
+    }
+}
+
 /// Deletes the entity and what hangs on it, if it is ours. Already gone is success.
 pub async fn remove<R: PrincipalType>(
     resource: &R,
@@ -677,14 +686,8 @@ pub async fn remove<R: PrincipalType>(
         .remove_own(invocation, entity, Some(&existing), properties)
         .await?;
     let grant_name = kms::grant_name(&owner);
-    let settings = resource.settings();
-    let turns = Turns::configured(&clients.s3, settings);
-    let granting = kms::Granting {
-        kms: &clients.kms,
-        turns: &turns,
-        invocation,
-        backoff: &settings.waits.propagation,
-    };
+    let turns = Turns::configured(&clients.s3, resource.settings());
+    let granting = granting(resource, invocation, &turns);
     for key_arn in granted_keys(&existing.tags) {
         kms::retire_all(&granting, &key_arn, &existing.arn, &grant_name).await?;
     }
