@@ -756,23 +756,7 @@ async fn a_grant_on_a_key_waits_for_the_turn_on_that_key() {
         .await
         .with_deadline(60);
     let bucket = new_bucket(&stage.direct, "granted").await;
-    let closed = json!({"Version": "2012-10-17", "Statement": [{
-        "Sid": "KeyAdministrators", "Effect": "Allow",
-        "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:role/key-admin")},
-        "Action": "kms:*", "Resource": "*"}]});
-    let key = stage
-        .direct
-        .kms
-        .create_key()
-        .policy(closed.to_string())
-        .send()
-        .await
-        .expect("a key");
-    let key_arn = key
-        .key_metadata()
-        .and_then(|m| m.arn())
-        .expect("an ARN")
-        .to_string();
+    let key_arn = support::customer_key(&stage.direct, Some(support::closed_key_policy())).await;
     let grants = Document::KeyGrants(key_arn.clone());
     stage
         .lease_held_by("dead-holder", &grants, Duration::from_secs(3))
@@ -1009,22 +993,7 @@ async fn one_event_delivered_to_both(
     direct: &Clients,
 ) -> DuplicateRounds {
     let bucket = new_bucket(direct, "delivered").await;
-    let closed = json!({"Version": "2012-10-17", "Statement": [{
-        "Sid": "KeyAdministrators", "Effect": "Allow",
-        "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:role/key-admin")},
-        "Action": "kms:*", "Resource": "*"}]});
-    let key = direct
-        .kms
-        .create_key()
-        .policy(closed.to_string())
-        .send()
-        .await
-        .expect("a key");
-    let key_arn = key
-        .key_metadata()
-        .and_then(|m| m.arn())
-        .expect("an ARN")
-        .to_string();
+    let key_arn = support::customer_key(direct, Some(support::closed_key_policy())).await;
     // The role's grant is on the default key of its bucket, which needs no listing.
     let encrypted = new_bucket(direct, "delivered-kms").await;
     let aws_kms = aws_sdk_s3::types::ServerSideEncryption::AwsKms;

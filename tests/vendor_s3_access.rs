@@ -33,26 +33,6 @@ async fn encrypt_with(
     support::encrypt_bucket(&clients.s3, bucket, algorithm, key, bucket_key).await
 }
 
-/// A customer-managed key; `policy` None keeps KMS's default (delegates to the account).
-async fn key(clients: &Clients, policy: Option<Value>) -> String {
-    let created = clients
-        .kms
-        .create_key()
-        .set_policy(policy.map(|p| p.to_string()))
-        .send()
-        .await
-        .expect("key created");
-    created.key_metadata().unwrap().arn().unwrap().to_string()
-}
-
-/// A key policy that names only an administrator role: IAM policies cannot grant its use.
-fn closed_key_policy() -> Value {
-    json!({"Version": "2012-10-17", "Statement": [{
-        "Sid": "KeyAdministrators", "Effect": "Allow",
-        "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:role/key-admin")},
-        "Action": "kms:*", "Resource": "*"}]})
-}
-
 struct RoleState {
     path: String,
     max_session: i32,
@@ -441,7 +421,7 @@ async fn a_new_role_path_replaces_the_role_under_the_new_path() {
 async fn delete_leaves_nothing_behind_and_a_second_delete_succeeds() {
     let clients = clients().await;
     let bucket = new_bucket(&clients, "data").await;
-    let key_arn = key(&clients, Some(closed_key_policy())).await;
+    let key_arn = support::customer_key(&clients, Some(support::closed_key_policy())).await;
     encrypt(
         &clients,
         &bucket,
@@ -656,7 +636,7 @@ mod kms {
         let clients = clients().await;
         let bucket = new_bucket(&clients, "data").await;
         let key_arn = match key_policy {
-            Some(policy) => Some(key(&clients, policy).await),
+            Some(policy) => Some(support::customer_key(&clients, policy).await),
             None => None,
         };
         encrypt(&clients, &bucket, algorithm, key_arn.as_deref()).await;
@@ -722,7 +702,7 @@ mod kms {
     async fn a_customer_key_that_does_not_trust_the_account_gets_a_grant() {
         let (clients, response, key_arn, state) = role_for_encrypted_bucket(
             ServerSideEncryption::AwsKms,
-            Some(Some(closed_key_policy())),
+            Some(Some(support::closed_key_policy())),
             json!({}),
         )
         .await;
@@ -759,7 +739,7 @@ mod kms {
     async fn explicit_keys_with_kms_access_grant_override_detection_and_are_retired_on_update() {
         let clients = clients().await;
         let bucket = new_bucket(&clients, "data").await;
-        let explicit = key(&clients, None).await;
+        let explicit = support::customer_key(&clients, None).await;
         let cfn = Cfn::new().await;
         let old = json!({"Vendor": "activeloop", "KmsKeyArns": [explicit], "KmsAccess": "grant",
                          "Locations": [{"Bucket": bucket}]});
@@ -791,7 +771,7 @@ async fn tags_that_would_not_fit_iam_fail_before_the_role_is_made() {
     let bucket = new_bucket(&clients, "data").await;
     let mut keys = Vec::new();
     for _ in 0..10 {
-        keys.push(key(&clients, None).await);
+        keys.push(support::customer_key(&clients, None).await);
     }
     let tags: Vec<Value> = (0..40)
         .map(|i| json!({"Key": format!("tag{i}"), "Value": "v"}))
@@ -847,7 +827,7 @@ async fn a_grant_is_limited_to_the_buckets_encryption_context_when_it_uses_an_s3
     // GIVEN a bucket encrypted with a key that does not trust the account, with S3 Bucket Keys
     let clients = clients().await;
     let bucket = new_bucket(&clients, "bucket-key").await;
-    let key_arn = key(&clients, Some(closed_key_policy())).await;
+    let key_arn = support::customer_key(&clients, Some(support::closed_key_policy())).await;
     encrypt_with(
         &clients,
         &bucket,
@@ -887,7 +867,7 @@ async fn a_grant_is_limited_to_the_buckets_encryption_context_when_it_uses_an_s3
 async fn a_grant_that_cannot_be_limited_to_s3_is_named_in_the_warnings() {
     let clients = clients().await;
     let bucket = new_bucket(&clients, "no-bucket-key").await;
-    let key_arn = key(&clients, Some(closed_key_policy())).await;
+    let key_arn = support::customer_key(&clients, Some(support::closed_key_policy())).await;
     encrypt(
         &clients,
         &bucket,

@@ -383,3 +383,23 @@ pub async fn responses(catcher: &MockServer) -> Vec<Value> {
         .map(|r| serde_json::from_slice(&r.body).expect("response body is JSON"))
         .collect()
 }
+
+/// A customer-managed key; `policy` None keeps KMS's default (delegates to the account).
+pub async fn customer_key(clients: &Clients, policy: Option<Value>) -> String {
+    let created = clients
+        .kms
+        .create_key()
+        .set_policy(policy.map(|p| p.to_string()))
+        .send()
+        .await
+        .expect("key created");
+    created.key_metadata().unwrap().arn().unwrap().to_string()
+}
+
+/// A key policy that names only an administrator role: IAM policies cannot grant its use.
+pub fn closed_key_policy() -> Value {
+    json!({"Version": "2012-10-17", "Statement": [{
+        "Sid": "KeyAdministrators", "Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:role/key-admin")},
+        "Action": "kms:*", "Resource": "*"}]})
+}
