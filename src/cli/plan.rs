@@ -54,6 +54,21 @@ pub struct PlannedResource {
     pub current: Option<View>,
 }
 
+impl PlannedResource {
+    fn new(logical_id: &str, resource_type: &str) -> Self {
+        PlannedResource {
+            logical_id: logical_id.to_string(),
+            resource_type: resource_type.to_string(),
+            status: Status::Planned,
+            problems: Vec::new(),
+            unchecked: Vec::new(),
+            reason: None,
+            planned: None,
+            current: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProblemShown {
     pub path: String,
@@ -130,16 +145,7 @@ pub async fn plan_template(
             other_resources += 1;
             continue;
         };
-        let mut entry = PlannedResource {
-            logical_id: logical_id.clone(),
-            resource_type: resource_type.to_string(),
-            status: Status::Planned,
-            problems: Vec::new(),
-            unchecked: Vec::new(),
-            reason: None,
-            planned: None,
-            current: None,
-        };
+        let mut entry = PlannedResource::new(logical_id, resource_type);
         if !resolver
             .resource_included(logical_id, resource)
             .map_err(|e| TemplateError::malformed(file, e))?
@@ -181,27 +187,12 @@ pub async fn plan_template(
                 }
                 entry.planned = Some(reveal(&placeholders, view, offline));
             }
-            Err(Failure::Invalid(invalid)) => {
-                let properties = &invocation.request.properties;
-                for problem in invalid.problems() {
-                    let shown = ProblemShown {
-                        path: problem.path.clone(),
-                        message: placeholders.reveal(&problem.message),
-                    };
-                    match depends_on_deploy(&placeholders, properties, problem) {
-                        true => entry.unchecked.push(shown),
-                        false => entry.problems.push(shown),
-                    }
-                }
-                if !entry.problems.is_empty() {
-                    entry.status = Status::Invalid;
-                } else {
-                    entry.reason = Some(
-                        "valid as far as known: the properties listed depend on deploy-time values"
-                            .into(),
-                    );
-                }
-            }
+            Err(Failure::Invalid(invalid)) => invalid_or_unchecked(
+                &mut entry,
+                &placeholders,
+                &invocation.request.properties,
+                invalid.problems(),
+            ),
             Err(failure) => fail(&mut entry, &placeholders, failure),
         }
         planned.push(entry);
@@ -214,6 +205,33 @@ pub async fn plan_template(
         other_resources,
         placeholders: resolver.placeholders().names(),
     })
+}
+
+/// The reader's problems, each shown as invalid, or as unchecked when it is about a value
+/// known only at deploy (a placeholder is not a bucket name; the real value may be).
+fn invalid_or_unchecked(
+    entry: &mut PlannedResource,
+    placeholders: &Placeholders,
+    properties: &Map<String, Value>,
+    problems: &[Problem],
+) {
+    for problem in problems {
+        let shown = ProblemShown {
+            path: problem.path.clone(),
+            message: placeholders.reveal(&problem.message),
+        };
+        match depends_on_deploy(placeholders, properties, problem) {
+            true => entry.unchecked.push(shown),
+            false => entry.problems.push(shown),
+        }
+    }
+    if !entry.problems.is_empty() {
+        entry.status = Status::Invalid;
+    } else {
+        entry.reason = Some(
+            "valid as far as known: the properties listed depend on deploy-time values".into(),
+        );
+    }
 }
 
 fn fail(entry: &mut PlannedResource, placeholders: &Placeholders, failure: Failure) {
