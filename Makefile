@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 TOOLS := $(VENV)/.installed-$(shell sha1sum tools/requirements.txt | cut -c1-12)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help tools build package package-template test lint unit demo bench clean vendors
+.PHONY: help tools build package package-template lambda-targets test lint unit demo bench clean vendors
 
 help:
 	@echo "make demo   - run the function end to end against a local AWS stand-in (moto)"
@@ -32,13 +32,22 @@ build:
 # in the layout the docs upload as it is (aws s3 sync target/package/ s3://BUCKET/vendor-access/VERSION/):
 #   target/package/vendor-access.template.yaml   the plain template, generated from template.yaml
 #   target/package/arm64/bootstrap.zip, target/package/x86_64/bootstrap.zip   the Lambda zips
-# cargo-lambda cross-compiles with zig, which its PyPI package brings.
+# cargo-lambda cross-compiles with zig, which its PyPI package brings. The zips hold static
+# (musl) binaries linked at a fixed address (build.rs): no shared libraries to map, no
+# relocations to apply, the smallest resident memory (bench/README.md).
 PACKAGE_DIR := target/package
 PLAIN_TEMPLATE := $(PACKAGE_DIR)/vendor-access.template.yaml
+LAMBDA_BUILD := cargo lambda build --release --bin vendor-access
+TARGET_arm64 := aarch64-unknown-linux-musl
+TARGET_x86_64 := x86_64-unknown-linux-musl
 
-package: $(TOOLS) package-template
-	cargo lambda build --release --arm64 --bin vendor-access --output-format zip --lambda-dir target/lambda/arm64
-	cargo lambda build --release --x86-64 --bin vendor-access --output-format zip --lambda-dir target/lambda/x86_64
+# The standard libraries of the two Lambda targets (a no-op once they are installed).
+lambda-targets:
+	rustup target add $(TARGET_arm64) $(TARGET_x86_64)
+
+package: $(TOOLS) package-template lambda-targets
+	$(LAMBDA_BUILD) --target $(TARGET_arm64) --output-format zip --lambda-dir target/lambda/arm64
+	$(LAMBDA_BUILD) --target $(TARGET_x86_64) --output-format zip --lambda-dir target/lambda/x86_64
 	for arch in arm64 x86_64; do mkdir -p $(PACKAGE_DIR)/$$arch && cp target/lambda/$$arch/vendor-access/bootstrap.zip $(PACKAGE_DIR)/$$arch/; done
 	@ls -l $(PLAIN_TEMPLATE) $(PACKAGE_DIR)/*/bootstrap.zip
 
@@ -92,8 +101,10 @@ demo: $(TOOLS) build
 # Rust beside the Python standard (crhelper + boto3) and a bare lambda_runtime binary: cold
 # start, latency, peak RSS, AWS calls, binary sizes; the stack makespan of N resources at once;
 # plan's speed. Writes bench/results.md. Options: make bench BENCH_ARGS=--quick (or --stack-only)
-bench: $(TOOLS)
-	cargo build --release -p vendor_access -p bare-runtime --bins
+# It measures the x86_64 artifact make package ships, and a bare runtime built the same way.
+bench: $(TOOLS) lambda-targets
+	$(LAMBDA_BUILD) --target $(TARGET_x86_64) --lambda-dir target/lambda/bench
+	cargo lambda build --release --bin bare-runtime --target $(TARGET_x86_64) --lambda-dir target/lambda/bench
 	$(PY) bench/bench.py $(BENCH_ARGS)
 
 clean:

@@ -9,8 +9,10 @@ What runs, all on 127.0.0.1 and all stopped again at the end:
     bundle, and both functions get that bundle through SSL_CERT_FILE);
   * one local Lambda runtime API per function process (bench/runtime_api.py);
   * for the call counts only, a counting proxy in front of moto (bench/counting_proxy.py);
-  * the functions: target/release/vendor-access, and bench/baseline-python/handler.py run
-    by bench/baseline-python/bootstrap.py; target/release/bare-runtime (bench/bare-runtime/)
+  * the functions: target/lambda/bench/vendor-access/bootstrap (the x86_64 artifact of
+    `make package`), and bench/baseline-python/handler.py run by
+    bench/baseline-python/bootstrap.py; target/lambda/bench/bare-runtime/bootstrap
+    (bench/bare-runtime/, built the same way)
     for the cold start's floor.
 
 Figures (see bench/README.md for what each one means): cold start (to the first `next`, and
@@ -59,8 +61,11 @@ from runtime_api import RuntimeApi  # noqa: E402
 import stack as stack_bench  # noqa: E402  (the stack-level benchmark, issue 15)
 
 WORK_DIR = ROOT / ".tmp" / "bench"
-RUST_BINARY = ROOT / "target" / "release" / "vendor-access"
-BARE_BINARY = ROOT / "target" / "release" / "bare-runtime"
+# What `make bench` builds: the x86_64 artifact `make package` zips, and the bare runtime
+# built the same way (cargo lambda, static musl, the release profile).
+RUST_BINARY = ROOT / "target" / "lambda" / "bench" / "vendor-access" / "bootstrap"
+BARE_BINARY = ROOT / "target" / "lambda" / "bench" / "bare-runtime" / "bootstrap"
+ARM64_TARGET = "aarch64-unknown-linux-musl"
 LAMBDA_DIR = WORK_DIR / "lambda"
 ARM64_BOOTSTRAP = LAMBDA_DIR / "vendor-access" / "bootstrap"
 BASELINE_DIR = BENCH_DIR / "baseline-python"
@@ -533,15 +538,16 @@ def is_aarch64_elf(path: Path) -> bool:
 
 
 def build_arm64() -> str:
-    """`cargo lambda build --release --arm64`, unless its artifact is newer than every
-    source. Returns what was done."""
+    """`cargo lambda build --release --target aarch64-unknown-linux-musl` (as `make package`
+    builds the arm64 zip), unless its artifact is newer than every source. Returns what was
+    done."""
     if ARM64_BOOTSTRAP.exists() and ARM64_BOOTSTRAP.stat().st_mtime > sources_mtime() \
             and is_aarch64_elf(ARM64_BOOTSTRAP):
         return "cached: newer than every source"
     log = WORK_DIR / "arm64-build.log"
-    argv = [demo.tool("cargo-lambda"), "lambda", "build", "--release", "--arm64",
+    argv = [demo.tool("cargo-lambda"), "lambda", "build", "--release", "--target", ARM64_TARGET,
             "--bin", "vendor-access", "--lambda-dir", str(LAMBDA_DIR)]
-    progress(f"cargo lambda build --release --arm64 (up to 20 min on 2 cores when dependencies "
+    progress(f"cargo lambda build --release --target {ARM64_TARGET} (up to 20 min on 2 cores when dependencies "
              f"must be compiled; log: {log.relative_to(ROOT)})")
     process = demo.Process("cargo lambda build", argv, log, env=demo.clean_env({}))
     try:
@@ -552,7 +558,7 @@ def build_arm64() -> str:
         process.stop()
     if process.proc.returncode != 0 or not ARM64_BOOTSTRAP.exists():
         tail = "\n".join("      " + line for line in process.log_text().splitlines()[-20:])
-        raise BenchError(f"cargo lambda build --release --arm64 failed (log {log}):\n{tail}")
+        raise BenchError(f"cargo lambda build --release --target {ARM64_TARGET} failed (log {log}):\n{tail}")
     return "built by this run"
 
 
@@ -779,7 +785,7 @@ def report(samples: dict[str, Samples], builds: dict, machine: dict, args) -> st
         return f"{mib(anon)} anonymous + {mib(file)} file-backed"
     lines.append(f"| of which, resident at the end | {split(rust.rss_split_kib)} | "
                  f"{split(python.rss_split_kib)} | | | |")
-    lines.append(f"| `cargo lambda build --release --arm64` bootstrap, stripped | "
+    lines.append(f"| `cargo lambda build --release --target {ARM64_TARGET}` bootstrap, stripped | "
                  f"{size_cell(*builds['arm64'])}; {builds['arm64_how']} | n/a | | | |")
     lines.append(f"| x86_64 binary run here (`{builds['binary']}`), stripped | "
                  f"{size_cell(*builds['x86_64'])} | n/a | | | |")
@@ -998,7 +1004,7 @@ def run_bench(args, stack: contextlib.ExitStack) -> dict[str, str]:
         args.binary = Path(args.compare[0].partition("=")[2])
     if not args.bare_binary.exists() and not (args.stack_only or args.plan_only):
         raise BenchError(f"{args.bare_binary} is missing: run `make bench`, which builds it "
-                         "(cargo build --release -p bare-runtime)")
+                         "(cargo lambda build --release --bin bare-runtime)")
     print("vendor-access bench")
     parts: dict[str, str] = {}
     if args.plan_only:
@@ -1247,12 +1253,12 @@ def main() -> int:
                         help="create/update/update/delete cycles per round (default 50 = 200 events)")
     parser.add_argument("--skip-arm64", action="store_true", help="do not build or size the arm64 bootstrap")
     parser.add_argument("--binary", type=Path, default=RUST_BINARY,
-                        help="the Rust function to run (default target/release/vendor-access; e.g. an "
+                        help="the Rust function to run (default target/lambda/bench/vendor-access/bootstrap; e.g. an "
                              "x86_64 `cargo lambda build` bootstrap)")
     parser.add_argument("--skip-crhelper-sleep", action="store_true",
                         help="skip the Delete under the template's 300 s timeout (2 minutes for Python)")
     parser.add_argument("--bare-binary", type=Path, default=BARE_BINARY,
-                        help="the bare lambda_runtime binary (default target/release/bare-runtime)")
+                        help="the bare lambda_runtime binary (default target/lambda/bench/bare-runtime/bootstrap)")
     parser.add_argument("--stack-only", action="store_true",
                         help="only the stack-level benchmark (makespan of N resources at once); "
                              "writes only its section of the results")

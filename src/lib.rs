@@ -6,6 +6,7 @@
 //! - [`rules`]: the input rules every resource type shares.
 //! - [`policy`]: policy documents as typed values, and the builders of ours.
 //! - [`aws`]: the clients and the operations on IAM, KMS, Secrets Manager and S3.
+//! - [`http`]: the one HTTP client type, for the SDK and the response PUT.
 //! - [`vendors`]: the vendor catalog, as data.
 //! - [`resources`]: the resource types.
 //! - [`settings`]: what the deployer decided.
@@ -14,6 +15,7 @@ pub mod aws;
 pub mod cfn;
 pub mod cli;
 pub mod guardrails;
+pub mod http;
 pub mod logging;
 pub mod policy;
 pub mod resources;

@@ -7,8 +7,9 @@
 //! access keys), so they are held at INFO whatever level is asked for.
 
 use tracing::Level;
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// The level asked for in the environment; INFO when none or an unknown one.
 pub fn level_from_env() -> Level {
@@ -20,22 +21,28 @@ pub fn level_from_env() -> Level {
 }
 
 /// This crate at `level`; every other target at `level` or INFO, whichever says less.
-pub fn filter(level: Level) -> EnvFilter {
+/// A fixed set of targets, not `EnvFilter`'s directive language: that parser brings a regex
+/// engine (regex-automata, about 0.4 MiB of the binary) for patterns never written here.
+pub fn filter(level: Level) -> Targets {
     let others = LevelFilter::from_level(level).min(LevelFilter::INFO);
-    EnvFilter::builder().parse_lossy(format!("{others},vendor_access={level}"))
+    Targets::new()
+        .with_default(others)
+        .with_target("vendor_access", level)
 }
 
 /// Installs the function's subscriber.
 pub fn init() {
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("JSON"));
+    // The builder's own ceiling (INFO by default) lifted: the filter decides.
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter(level_from_env()))
+        .with_max_level(LevelFilter::TRACE)
         .with_target(false)
         .without_time();
+    let filter = filter(level_from_env());
     if json {
-        builder.json().init();
+        builder.json().finish().with(filter).init();
     } else {
-        builder.with_ansi(false).init();
+        builder.with_ansi(false).finish().with(filter).init();
     }
 }
 
@@ -49,9 +56,10 @@ mod tests {
         let buffer = Arc::new(Mutex::new(Vec::new()));
         let sink = buffer.clone();
         let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(filter(level))
+            .with_max_level(LevelFilter::TRACE)
             .with_writer(move || Writer(sink.clone()))
-            .finish();
+            .finish()
+            .with(filter(level));
         tracing::subscriber::with_default(subscriber, || {
             tracing::trace!(target: "vendor_access::aws::principal", "ours-trace");
             tracing::debug!(target: "aws_smithy_runtime::client::orchestrator", "sdk-debug");

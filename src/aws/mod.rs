@@ -24,14 +24,9 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use aws_sdk_iam::config::http::HttpResponse;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
-use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
-};
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_runtime_api::shared::IntoShared;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::http::{CONNECT_TIMEOUT, Https};
+
 /// IAM, S3, KMS and Secrets Manager answer the calls made here within seconds.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -55,7 +50,7 @@ impl Clients {
             .build();
         let mut builder = config.to_builder().timeout_config(timeouts);
         if config.http_client().is_none() {
-            builder.set_http_client(Some(shared_http_client()));
+            builder.set_http_client(Some(Https::new().sdk_client()));
         }
         let config = &builder.build();
         let s3 = aws_sdk_s3::config::Builder::from(config)
@@ -70,44 +65,28 @@ impl Clients {
         }
     }
 
-    /// Clients configured from the environment, as in Lambda.
+    /// Clients configured from the environment and the profile files, with the default
+    /// credentials chain (the command line's).
     pub async fn from_env() -> Self {
         let loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(shared_http_client());
+            .http_client(Https::new().sdk_client());
         Self::new(&loader.load().await)
     }
-}
 
-/// The SDK's own HTTP client (hyper, rustls on AWS-LC), one for every client: one connection
-/// pool and one TLS set-up, made at the first AWS call. Each SDK client given its own
-/// default client loads and parses the TLS roots again when it is built (to fail early);
-/// five clients and the credentials chain did that six times before the first `next`, and
-/// the command line's offline `plan`, which makes no AWS call, paid for it too.
-pub fn shared_http_client() -> SharedHttpClient {
-    let client = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
-        .build_https();
-    AtFirstCall(client).into_shared()
-}
-
-/// An HTTP client whose connector (and with it the TLS roots) is made when the first
-/// request needs it, not when a client is built.
-#[derive(Debug)]
-struct AtFirstCall(SharedHttpClient);
-
-impl HttpClient for AtFirstCall {
-    fn http_connector(
-        &self,
-        settings: &HttpConnectorSettings,
-        components: &RuntimeComponents,
-    ) -> SharedHttpConnector {
-        self.0.http_connector(settings, components)
-    }
-
-    fn connector_metadata(
-        &self,
-    ) -> Option<aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata> {
-        self.0.connector_metadata()
+    /// Clients as Lambda runs the function, over `https`: the credentials and the region
+    /// from the environment, where Lambda puts the execution role's and its own, and none
+    /// of the rest of the default chains (profiles, SSO, containers, instance metadata).
+    /// That code stays in the binary for the command line, but a Lambda process never runs
+    /// it, so its pages need not be resident (bench/README.md).
+    pub async fn in_lambda(https: &Https) -> Self {
+        use aws_config::environment::{
+            EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider,
+        };
+        let loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(https.sdk_client())
+            .credentials_provider(EnvironmentVariableCredentialsProvider::new())
+            .region(EnvironmentVariableRegionProvider::new());
+        Self::new(&loader.load().await)
     }
 }
 

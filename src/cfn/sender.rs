@@ -1,23 +1,19 @@
 //! Delivering a response to CloudFormation's pre-signed ResponseURL.
 //!
-//! Over the HTTP and TLS stack the AWS SDK's own client is built on (hyper, rustls with
-//! AWS-LC), so the binary carries one of each. The client is built at the first response,
-//! not at start-up: Lambda's init phase asks for the first event sooner.
+//! Over the AWS SDK's own connector ([`crate::http`]), so the binary carries one HTTP
+//! client; it is made at the first response, not at start-up: Lambda's init phase asks for
+//! the first event sooner.
 
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
+use aws_smithy_runtime_api::client::http::{HttpConnector, SharedHttpConnector};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::byte_stream::ByteStream;
 use tokio::time::Instant;
+
+use crate::http::Https;
 
 use super::response_url::ResponseUrl;
 
@@ -72,95 +68,46 @@ impl Retry {
     }
 }
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-type HttpsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
-
 /// Sends responses over HTTPS (and, for local stand-ins, HTTP).
 pub struct HttpSender {
-    client: OnceLock<Result<HttpsClient, String>>,
+    https: Https,
     retry: Retry,
 }
 
 impl HttpSender {
     pub fn new(retry: Retry) -> Self {
-        HttpSender {
-            client: OnceLock::new(),
-            retry,
-        }
+        Self::over(Https::new(), retry)
     }
 
-    fn client(&self) -> Result<&HttpsClient, &str> {
-        self.client
-            .get_or_init(https_client)
-            .as_ref()
-            .map_err(String::as_str)
+    /// A sender over `https`, shared with the AWS clients: one connection pool, and the
+    /// trusted roots parsed once.
+    pub fn over(https: Https, retry: Retry) -> Self {
+        HttpSender { https, retry }
     }
-}
-
-fn https_client() -> Result<HttpsClient, String> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS set-up failed: {e}"))?
-        .with_root_certificates(trusted_roots())
-        .with_no_client_auth();
-    let mut tcp = HttpConnector::new();
-    tcp.enforce_http(false);
-    tcp.set_nodelay(true);
-    tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(tcp);
-    Ok(Client::builder(TokioExecutor::new()).build(https))
-}
-
-/// The public roots compiled in (Mozilla's, as webpki-roots ships them: ResponseURLs are
-/// S3 pre-signed URLs, whose certificates chain to them), without reading or scanning the
-/// file system; plus, only when `SSL_CERT_FILE` is set, the certificates of that file, as
-/// OpenSSL would trust them (a private CA of a local stand-in, a proxy's).
-fn trusted_roots() -> rustls::RootCertStore {
-    let mut roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    if let Some(file) = std::env::var_os("SSL_CERT_FILE") {
-        match CertificateDer::pem_file_iter(&file) {
-            Ok(certs) => {
-                let (_, ignored) = roots.add_parsable_certificates(certs.filter_map(Result::ok));
-                if ignored > 0 {
-                    tracing::warn!(ignored, "certificates of SSL_CERT_FILE were not usable");
-                }
-            }
-            Err(error) => tracing::warn!(%error, "SSL_CERT_FILE could not be read"),
-        }
-    }
-    roots
 }
 
 /// One PUT: the HTTP status, or what went wrong, as a person reads it (never the URL).
 async fn put(
-    client: &HttpsClient,
+    connector: &SharedHttpConnector,
     url: &ResponseUrl,
     body: &[u8],
     timeout: Duration,
 ) -> Result<u16, String> {
-    let uri: hyper::Uri = url
-        .url()
-        .as_str()
-        .parse()
+    let mut request = HttpRequest::new(SdkBody::from(body));
+    request
+        .set_uri(url.url().as_str())
         .map_err(|_| "the ResponseURL is not a valid URI".to_string())?;
-    let request = hyper::Request::put(uri)
-        .header(CONTENT_TYPE, HeaderValue::from_static(""))
-        .header(CONTENT_LENGTH, body.len())
-        .body(Full::new(Bytes::copy_from_slice(body)))
-        .map_err(|e| e.to_string())?;
+    request.set_method("PUT").map_err(|e| e.to_string())?;
+    // The pre-signed URL signs an empty Content-Type.
+    request.headers_mut().insert("content-type", "");
+    request
+        .headers_mut()
+        .insert("content-length", body.len().to_string());
     let exchange = async {
-        let reply = client.request(request).await.map_err(|e| causes(&e))?;
+        let reply = connector.call(request).await.map_err(|e| causes(&e))?;
         let status = reply.status().as_u16();
         // Read to the end, so that the connection can serve the next response.
-        let _ = reply.into_body().collect().await;
+        let _ = ByteStream::new(reply.into_body()).collect().await;
         Ok(status)
     };
     match tokio::time::timeout(timeout, exchange).await {
@@ -198,15 +145,8 @@ impl ResponseSender for HttpSender {
                 break;
             }
             attempts += 1;
-            let client = match self.client() {
-                Ok(client) => client,
-                Err(error) => {
-                    last = error.to_string();
-                    break;
-                }
-            };
             let timeout = self.retry.attempt_timeout.min(remaining);
-            match put(client, url, &body, timeout).await {
+            match put(&self.https.connector(), url, &body, timeout).await {
                 Ok(status) if (200..300).contains(&status) => {
                     tracing::info!(url = %shown, attempts, "response delivered");
                     return Ok(());

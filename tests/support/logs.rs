@@ -5,6 +5,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use tracing::subscriber::DefaultGuard;
+use tracing_subscriber::layer::SubscriberExt;
 
 #[derive(Clone, Default)]
 pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
@@ -50,10 +51,11 @@ impl CapturedLogs {
         let logs = CapturedLogs::default();
         let buffer = logs.0.clone();
         let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(vendor_access::logging::filter(level))
+            .with_max_level(tracing::Level::TRACE)
             .with_ansi(false)
             .with_writer(move || Sink(buffer.clone()))
-            .finish();
+            .finish()
+            .with(vendor_access::logging::filter(level));
         let guard = tracing::subscriber::set_default(subscriber);
         ACTIVE.with(|active| *active.borrow_mut() = Some(logs.clone()));
         (logs, Capture { _guard: guard })
