@@ -17,7 +17,7 @@ pub mod stack;
 pub mod template;
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -123,32 +123,8 @@ async fn run(command: Command) -> Result<i32, String> {
             stack_name,
         } => {
             let stack_name = stack_name.unwrap_or_else(|| stem(&template));
-            let mut inputs = StackInputs::new(&stack_name, parameters(&given)?);
-            let clients = match live {
-                true => Clients::from_env().await,
-                false => offline_clients(&inputs.region),
-            };
-            let stack = match live {
-                true => DeployedStack::read(&clients.cloudformation, &inputs.stack_name)
-                    .await
-                    .map_err(|e| e.to_string())?,
-                false => None,
-            };
-            if let Some(stack) = &stack {
-                (inputs.account, inputs.region) = stack.account_and_region();
-            } else if live {
-                inputs.region = clients_region().unwrap_or(inputs.region);
-            }
-            let registry = registry(&clients, &plan_settings());
-            let planning = Planning {
-                registry: &registry,
-                inputs,
-                live,
-                stack,
-            };
-            let plan = plan_file(&template, &planning)
-                .await
-                .map_err(|e| e.to_string())?;
+            let inputs = StackInputs::new(&stack_name, parameters(&given)?);
+            let plan = plan_one(&template, inputs, live).await?;
             match format {
                 Format::Text => print!("{}", render::plan_text(&plan, style)),
                 Format::Json => println!("{}", json(&plan)),
@@ -158,31 +134,7 @@ async fn run(command: Command) -> Result<i32, String> {
         Command::Validate {
             templates,
             parameters: given,
-        } => {
-            let mut code = EXIT_VALID;
-            for template in templates {
-                let inputs = StackInputs::new(&stem(&template), parameters(&given)?);
-                let clients = offline_clients(&inputs.region);
-                let registry = registry(&clients, &plan_settings());
-                let planning = Planning {
-                    registry: &registry,
-                    inputs,
-                    live: false,
-                    stack: None,
-                };
-                match plan_file(&template, &planning).await {
-                    Ok(plan) => {
-                        print!("{}", render::problems_text(&plan));
-                        code = code.max(verdict(&plan));
-                    }
-                    Err(error) => {
-                        eprintln!("{error}");
-                        code = EXIT_UNREADABLE;
-                    }
-                }
-            }
-            Ok(code)
-        }
+        } => validate(&templates, &given).await,
         Command::Drift { stack, format } => {
             let clients = Clients::from_env().await;
             let report = drift(&clients, &stack).await?;
@@ -193,6 +145,63 @@ async fn run(command: Command) -> Result<i32, String> {
             Ok(report.exit_code())
         }
     }
+}
+
+/// `plan`: the template planned offline, or with `live` against what exists (the deployed
+/// stack's account, region and physical ids when there is one).
+async fn plan_one(template: &Path, mut inputs: StackInputs, live: bool) -> Result<Plan, String> {
+    let clients = match live {
+        true => Clients::from_env().await,
+        false => offline_clients(&inputs.region),
+    };
+    let stack = match live {
+        true => DeployedStack::read(&clients.cloudformation, &inputs.stack_name)
+            .await
+            .map_err(|e| e.to_string())?,
+        false => None,
+    };
+    if let Some(stack) = &stack {
+        (inputs.account, inputs.region) = stack.account_and_region();
+    } else if live {
+        inputs.region = clients_region().unwrap_or(inputs.region);
+    }
+    let registry = registry(&clients, &plan_settings());
+    let planning = Planning {
+        registry: &registry,
+        inputs,
+        live,
+        stack,
+    };
+    plan_file(template, &planning)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// `validate`: every template planned offline, its problems printed; the worst exit code.
+async fn validate(templates: &[PathBuf], given: &[String]) -> Result<i32, String> {
+    let mut code = EXIT_VALID;
+    for template in templates {
+        let inputs = StackInputs::new(&stem(template), parameters(given)?);
+        let clients = offline_clients(&inputs.region);
+        let registry = registry(&clients, &plan_settings());
+        let planning = Planning {
+            registry: &registry,
+            inputs,
+            live: false,
+            stack: None,
+        };
+        match plan_file(template, &planning).await {
+            Ok(plan) => {
+                print!("{}", render::problems_text(&plan));
+                code = code.max(verdict(&plan));
+            }
+            Err(error) => {
+                eprintln!("{error}");
+                code = EXIT_UNREADABLE;
+            }
+        }
+    }
+    Ok(code)
 }
 
 /// Reads stack `name` and compares its resources of ours with what exists.

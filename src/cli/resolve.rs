@@ -371,28 +371,14 @@ impl<'t> Resolver<'t> {
     }
 
     fn function(&self, name: &str, argument: &Value, slot: &str, at: &str) -> Resolved {
-        let at_fn = format!("{at}.{name}");
-        let text = |v: &Value| -> Result<String, String> {
-            match self.resolve(v, slot, &at_fn)? {
-                Some(Value::String(s)) => Ok(s),
-                other => Err(format!(
-                    "{at_fn}: expected a string, found {}",
-                    shown(&other)
-                )),
-            }
+        let call = Call {
+            resolver: self,
+            argument,
+            slot,
+            at,
+            at_fn: format!("{at}.{name}"),
         };
-        let list = |v: &Value| -> Result<Vec<Value>, String> {
-            match self.resolve(v, slot, &at_fn)? {
-                Some(Value::Array(items)) => Ok(items),
-                other => Err(format!("{at_fn}: expected a list, found {}", shown(&other))),
-            }
-        };
-        let arguments = |n: usize| -> Result<&Vec<Value>, String> {
-            match argument {
-                Value::Array(items) if items.len() == n => Ok(items),
-                _ => Err(format!("{at_fn}: expected a list of {n}")),
-            }
-        };
+        let at_fn = &call.at_fn;
         match name {
             "Ref" => {
                 let target = argument
@@ -401,99 +387,24 @@ impl<'t> Resolver<'t> {
                 self.reference(target, slot)
                     .map_err(|e| format!("{at_fn}: {e}"))
             }
-            "Fn::GetAtt" => {
-                let parts = match argument {
-                    Value::Array(parts) => {
-                        parts.iter().map(&text).collect::<Result<Vec<_>, _>>()?
-                    }
-                    Value::String(s) => s.splitn(2, '.').map(str::to_string).collect(),
-                    _ => return Err(format!("{at_fn}: expected [RESOURCE, ATTRIBUTE]")),
-                };
-                let [resource, attribute] = parts.as_slice() else {
-                    return Err(format!("{at_fn}: expected [RESOURCE, ATTRIBUTE]"));
-                };
-                if !self.is_resource(resource) {
-                    return Err(format!("{at_fn}: the template has no resource {resource}"));
-                }
-                Ok(Some(Value::String(
-                    self.attribute(resource, attribute, slot),
-                )))
-            }
+            "Fn::GetAtt" => call.get_att(),
             "Fn::ImportValue" => {
-                let export = text(argument)?;
+                let export = call.text(argument)?;
                 Ok(Some(Value::String(
                     self.placeholder(&format!("import:{export}"), slot),
                 )))
             }
-            "Fn::Sub" => self.sub(argument, slot, &at_fn).map(Some),
-            "Fn::Join" => {
-                let parts = arguments(2)?;
-                let delimiter = text(&parts[0])?;
-                let items = list(&parts[1])?;
-                let items: Vec<String> = items
-                    .iter()
-                    .map(|v| match v {
-                        Value::String(s) => Ok(s.clone()),
-                        other => Err(format!("{at_fn}: cannot join {other}")),
-                    })
-                    .collect::<Result<_, _>>()?;
-                Ok(Some(Value::String(items.join(&delimiter))))
-            }
-            "Fn::Select" => {
-                let parts = arguments(2)?;
-                let index: usize = text(&parts[0])?
-                    .parse()
-                    .map_err(|_| format!("{at_fn}: the index must be a number"))?;
-                let items = list(&parts[1])?;
-                items.get(index).cloned().map(Some).ok_or_else(|| {
-                    format!(
-                        "{at_fn}: index {index} is past the list's {} items",
-                        items.len()
-                    )
-                })
-            }
-            "Fn::Split" => {
-                let parts = arguments(2)?;
-                let delimiter = text(&parts[0])?;
-                let whole = text(&parts[1])?;
-                Ok(Some(Value::Array(
-                    whole
-                        .split(delimiter.as_str())
-                        .map(|s| Value::String(s.to_string()))
-                        .collect(),
-                )))
-            }
-            "Fn::If" => {
-                let parts = arguments(3)?;
-                let condition = parts[0]
-                    .as_str()
-                    .ok_or_else(|| format!("{at_fn}: expected a condition name"))?;
-                let chosen = match self
-                    .condition(condition)
-                    .map_err(|e| format!("{at_fn}: {e}"))?
-                {
-                    true => &parts[1],
-                    false => &parts[2],
-                };
-                self.resolve(chosen, slot, at)
-            }
-            "Fn::FindInMap" => {
-                let parts = arguments(3)?;
-                let keys = [text(&parts[0])?, text(&parts[1])?, text(&parts[2])?];
-                let found = self
-                    .template
-                    .get("Mappings")
-                    .and_then(|m| m.get(&keys[0]))
-                    .and_then(|m| m.get(&keys[1]))
-                    .and_then(|m| m.get(&keys[2]))
-                    .ok_or_else(|| format!("{at_fn}: no mapping {}", keys.join(".")))?;
-                self.resolve(found, slot, at)
-            }
+            "Fn::Sub" => self.sub(argument, slot, at_fn).map(Some),
+            "Fn::Join" => call.join(),
+            "Fn::Select" => call.select(),
+            "Fn::Split" => call.split(),
+            "Fn::If" => call.choose(),
+            "Fn::FindInMap" => call.find_in_map(),
             "Fn::Equals" | "Fn::Not" | "Fn::And" | "Fn::Or" | "Condition" => {
-                let holds = self.truth(name, argument, &at_fn)?;
+                let holds = self.truth(name, argument, at_fn)?;
                 Ok(Some(Value::String(holds.to_string())))
             }
-            "Fn::Base64" => text(argument).map(|s| Some(Value::String(s))),
+            "Fn::Base64" => call.text(argument).map(|s| Some(Value::String(s))),
             "Fn::GetAZs" | "Fn::Cidr" => Ok(Some(Value::String(
                 self.placeholder(&format!("{name} at deploy"), slot),
             ))),
@@ -672,6 +583,145 @@ impl<'t> Resolver<'t> {
             Value::Bool(b) => Ok(*b),
             _ => Err(format!("{at}: expected a condition")),
         }
+    }
+}
+
+/// One intrinsic function being resolved: its argument, the slot its value fills and where
+/// it stands (`at`, and `at_fn` with the function's name, for messages).
+struct Call<'r, 't> {
+    resolver: &'r Resolver<'t>,
+    argument: &'r Value,
+    slot: &'r str,
+    at: &'r str,
+    at_fn: String,
+}
+
+impl Call<'_, '_> {
+    /// `value` resolved, which must be a string.
+    fn text(&self, value: &Value) -> Result<String, String> {
+        match self.resolver.resolve(value, self.slot, &self.at_fn)? {
+            Some(Value::String(s)) => Ok(s),
+            other => Err(format!(
+                "{}: expected a string, found {}",
+                self.at_fn,
+                shown(&other)
+            )),
+        }
+    }
+
+    /// `value` resolved, which must be a list.
+    fn list(&self, value: &Value) -> Result<Vec<Value>, String> {
+        match self.resolver.resolve(value, self.slot, &self.at_fn)? {
+            Some(Value::Array(items)) => Ok(items),
+            other => Err(format!(
+                "{}: expected a list, found {}",
+                self.at_fn,
+                shown(&other)
+            )),
+        }
+    }
+
+    /// The argument, which must be a list of `n`.
+    fn arguments(&self, n: usize) -> Result<&Vec<Value>, String> {
+        match self.argument {
+            Value::Array(items) if items.len() == n => Ok(items),
+            _ => Err(format!("{}: expected a list of {n}", self.at_fn)),
+        }
+    }
+
+    fn get_att(&self) -> Resolved {
+        let at_fn = &self.at_fn;
+        let parts = match self.argument {
+            Value::Array(parts) => parts
+                .iter()
+                .map(|part| self.text(part))
+                .collect::<Result<Vec<_>, _>>()?,
+            Value::String(s) => s.splitn(2, '.').map(str::to_string).collect(),
+            _ => return Err(format!("{at_fn}: expected [RESOURCE, ATTRIBUTE]")),
+        };
+        let [resource, attribute] = parts.as_slice() else {
+            return Err(format!("{at_fn}: expected [RESOURCE, ATTRIBUTE]"));
+        };
+        if !self.resolver.is_resource(resource) {
+            return Err(format!("{at_fn}: the template has no resource {resource}"));
+        }
+        Ok(Some(Value::String(
+            self.resolver.attribute(resource, attribute, self.slot),
+        )))
+    }
+
+    fn join(&self) -> Resolved {
+        let parts = self.arguments(2)?;
+        let delimiter = self.text(&parts[0])?;
+        let items: Vec<String> = self
+            .list(&parts[1])?
+            .iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s.clone()),
+                other => Err(format!("{}: cannot join {other}", self.at_fn)),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Some(Value::String(items.join(&delimiter))))
+    }
+
+    fn select(&self) -> Resolved {
+        let parts = self.arguments(2)?;
+        let index: usize = self
+            .text(&parts[0])?
+            .parse()
+            .map_err(|_| format!("{}: the index must be a number", self.at_fn))?;
+        let items = self.list(&parts[1])?;
+        items.get(index).cloned().map(Some).ok_or_else(|| {
+            format!(
+                "{}: index {index} is past the list's {} items",
+                self.at_fn,
+                items.len()
+            )
+        })
+    }
+
+    fn split(&self) -> Resolved {
+        let parts = self.arguments(2)?;
+        let delimiter = self.text(&parts[0])?;
+        let whole = self.text(&parts[1])?;
+        Ok(Some(Value::Array(
+            whole
+                .split(delimiter.as_str())
+                .map(|s| Value::String(s.to_string()))
+                .collect(),
+        )))
+    }
+
+    /// `Fn::If`: the branch its condition chooses.
+    fn choose(&self) -> Resolved {
+        let parts = self.arguments(3)?;
+        let condition = parts[0]
+            .as_str()
+            .ok_or_else(|| format!("{}: expected a condition name", self.at_fn))?;
+        let holds = self
+            .resolver
+            .condition(condition)
+            .map_err(|e| format!("{}: {e}", self.at_fn))?;
+        let chosen = if holds { &parts[1] } else { &parts[2] };
+        self.resolver.resolve(chosen, self.slot, self.at)
+    }
+
+    fn find_in_map(&self) -> Resolved {
+        let parts = self.arguments(3)?;
+        let keys = [
+            self.text(&parts[0])?,
+            self.text(&parts[1])?,
+            self.text(&parts[2])?,
+        ];
+        let found = self
+            .resolver
+            .template
+            .get("Mappings")
+            .and_then(|m| m.get(&keys[0]))
+            .and_then(|m| m.get(&keys[1]))
+            .and_then(|m| m.get(&keys[2]))
+            .ok_or_else(|| format!("{}: no mapping {}", self.at_fn, keys.join(".")))?;
+        self.resolver.resolve(found, self.slot, self.at)
     }
 }
 
