@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -13,7 +14,7 @@ use super::resolve::{Placeholders, Resolver, STACK_UUID, StackInputs};
 use super::stack::DeployedStack;
 use super::template::{self, TemplateError};
 use crate::cfn::properties::Problem;
-use crate::cfn::{Action, Failure, Invocation, Registry, Request, View};
+use crate::cfn::{Action, Failure, Invocation, Registry, Request, ResourceType, View};
 
 /// How far a planned resource got.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -145,57 +146,12 @@ pub async fn plan_template(
             other_resources += 1;
             continue;
         };
-        let mut entry = PlannedResource::new(logical_id, resource_type);
-        if !resolver
-            .resource_included(logical_id, resource)
-            .map_err(|e| TemplateError::malformed(file, e))?
-        {
-            entry.status = Status::Skipped;
-            entry.reason = Some("its Condition is false: it would not be created".into());
-            planned.push(entry);
-            continue;
-        }
-        let properties = resolver
-            .properties(logical_id, resource)
-            .map_err(|e| TemplateError::malformed(file, e))?;
-        let physical_id = planning
-            .stack
-            .as_ref()
-            .and_then(|s| s.physical_ids.get(logical_id))
-            .cloned();
-        let action = match &physical_id {
-            Some(id) => Action::Update {
-                physical_id: id.clone(),
-                old_properties: properties.clone(),
-            },
-            None => Action::Create,
-        };
-        let request = Request::planned(&stack_id, logical_id, resource_type, properties, action);
-        let invocation = Invocation::new(request, Instant::now() + Duration::from_secs(300));
-        let placeholders = resolver.placeholders();
-        let offline = planning.stack.is_none();
-        match served.planned(&invocation, planning.live).await {
-            Ok(view) => {
-                if planning.live {
-                    let target = physical_id.unwrap_or_else(|| view.target.clone());
-                    match served.current(&invocation, &target).await {
-                        Ok(current) => {
-                            entry.current = Some(reveal(&placeholders, current, offline))
-                        }
-                        Err(failure) => fail(&mut entry, &placeholders, failure),
-                    }
-                }
-                entry.planned = Some(reveal(&placeholders, view, offline));
-            }
-            Err(Failure::Invalid(invalid)) => invalid_or_unchecked(
-                &mut entry,
-                &placeholders,
-                &invocation.request.properties,
-                invalid.problems(),
-            ),
-            Err(failure) => fail(&mut entry, &placeholders, failure),
-        }
-        planned.push(entry);
+        planned.push(
+            plan_resource(
+                file, &resolver, planning, &stack_id, served, logical_id, resource,
+            )
+            .await?,
+        );
     }
     Ok(Plan {
         template: file.to_string(),
@@ -205,6 +161,69 @@ pub async fn plan_template(
         other_resources,
         placeholders: resolver.placeholders().names(),
     })
+}
+
+/// One resource of a type the function serves: skipped (its condition is false), or planned
+/// as Create (or, in a deployed stack, as Update of its physical id), with what exists now
+/// when `planning.live`.
+async fn plan_resource(
+    file: &str,
+    resolver: &Resolver<'_>,
+    planning: &Planning<'_>,
+    stack_id: &str,
+    served: Arc<dyn ResourceType>,
+    logical_id: &str,
+    resource: &Value,
+) -> Result<PlannedResource, TemplateError> {
+    let resource_type = served.type_name();
+    let mut entry = PlannedResource::new(logical_id, resource_type);
+    if !resolver
+        .resource_included(logical_id, resource)
+        .map_err(|e| TemplateError::malformed(file, e))?
+    {
+        entry.status = Status::Skipped;
+        entry.reason = Some("its Condition is false: it would not be created".into());
+        return Ok(entry);
+    }
+    let properties = resolver
+        .properties(logical_id, resource)
+        .map_err(|e| TemplateError::malformed(file, e))?;
+    let physical_id = planning
+        .stack
+        .as_ref()
+        .and_then(|s| s.physical_ids.get(logical_id))
+        .cloned();
+    let action = match &physical_id {
+        Some(id) => Action::Update {
+            physical_id: id.clone(),
+            old_properties: properties.clone(),
+        },
+        None => Action::Create,
+    };
+    let request = Request::planned(stack_id, logical_id, resource_type, properties, action);
+    let invocation = Invocation::new(request, Instant::now() + Duration::from_secs(300));
+    let placeholders = resolver.placeholders();
+    let offline = planning.stack.is_none();
+    match served.planned(&invocation, planning.live).await {
+        Ok(view) => {
+            if planning.live {
+                let target = physical_id.unwrap_or_else(|| view.target.clone());
+                match served.current(&invocation, &target).await {
+                    Ok(current) => entry.current = Some(reveal(&placeholders, current, offline)),
+                    Err(failure) => fail(&mut entry, &placeholders, failure),
+                }
+            }
+            entry.planned = Some(reveal(&placeholders, view, offline));
+        }
+        Err(Failure::Invalid(invalid)) => invalid_or_unchecked(
+            &mut entry,
+            &placeholders,
+            &invocation.request.properties,
+            invalid.problems(),
+        ),
+        Err(failure) => fail(&mut entry, &placeholders, failure),
+    }
+    Ok(entry)
 }
 
 /// The reader's problems, each shown as invalid, or as unchecked when it is about a value
