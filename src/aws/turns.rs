@@ -425,18 +425,30 @@ impl LockBucket {
                     waited_ms: started.elapsed().as_millis() as u64,
                 });
             }
-            let pause = delay
-                .mul_f64(rand::random_range(0.5..=1.0))
-                .min(held_for + Duration::from_millis(10));
-            tracing::debug!(
-                document = %document,
-                holder = %found.holder,
-                pause_ms = pause.as_millis() as u64,
-                "waiting for a turn"
-            );
-            tokio::time::sleep(pause).await;
-            delay = (delay * 2).min(self.waits.max_delay);
+            delay = self.wait(document, &found, delay, held_for).await;
         }
+    }
+
+    /// One jittered pause of at most `delay` (and no longer than the lease is `held_for`)
+    /// while `found` holds the turn; the next pause's bound, doubled up to the maximum.
+    async fn wait(
+        &self,
+        document: &Document,
+        found: &Lease,
+        delay: Duration,
+        held_for: Duration,
+    ) -> Duration {
+        let pause = delay
+            .mul_f64(rand::random_range(0.5..=1.0))
+            .min(held_for + Duration::from_millis(10));
+        tracing::debug!(
+            document = %document,
+            holder = %found.holder,
+            pause_ms = pause.as_millis() as u64,
+            "waiting for a turn"
+        );
+        tokio::time::sleep(pause).await;
+        (delay * 2).min(self.waits.max_delay)
     }
 
     fn turn(
