@@ -104,7 +104,7 @@ demo: $(TOOLS) build
 # It measures the x86_64 artifact make package ships, and a bare runtime built the same way.
 bench: $(TOOLS) lambda-targets
 	$(LAMBDA_BUILD) --target $(TARGET_x86_64) --lambda-dir target/lambda/bench
-	cargo lambda build --release --bin bare-runtime --target $(TARGET_x86_64) --lambda-dir target/lambda/bench
+	cargo lambda build --release -p bare-runtime --target $(TARGET_x86_64) --lambda-dir target/lambda/bench
 	$(PY) bench/bench.py $(BENCH_ARGS)
 
 clean:

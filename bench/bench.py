@@ -1004,7 +1004,7 @@ def run_bench(args, stack: contextlib.ExitStack) -> dict[str, str]:
         args.binary = Path(args.compare[0].partition("=")[2])
     if not args.bare_binary.exists() and not (args.stack_only or args.plan_only):
         raise BenchError(f"{args.bare_binary} is missing: run `make bench`, which builds it "
-                         "(cargo lambda build --release --bin bare-runtime)")
+                         "(cargo lambda build --release -p bare-runtime)")
     print("vendor-access bench")
     parts: dict[str, str] = {}
     if args.plan_only:
